@@ -1,0 +1,84 @@
+"""paramsched: schedule any PyTorch optimizer hyperparameter, record it, replay it.
+
+>>> import torch, paramsched as ps
+>>> opt = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1, momentum=0.9)
+>>> sched = ps.ParamScheduler(opt, {"lr": ps.Cosine(0.1, 0.0),
+...                                 "momentum": ps.Linear(0.85, 0.95)}, total_steps=100)
+>>> sched.current()[("lr", "g0")]
+0.1
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from paramsched._registry import BackendNotInstalledError
+from paramsched._version import __version__
+from paramsched.scheduler import ParamScheduler, ScheduleEndedError, ScheduleWarning
+from paramsched.schedules import (
+    Clip,
+    Constant,
+    Cosine,
+    Cyclic,
+    Exponential,
+    FunctionSchedule,
+    InverseSqrt,
+    Linear,
+    OneCycle,
+    PiecewiseLinear,
+    Polynomial,
+    Product,
+    Scale,
+    Schedule,
+    Sequence,
+    Shift,
+    Step,
+    Sum,
+    Warmup,
+    WarmRestarts,
+    WarmupStableDecay,
+    schedule_from_spec,
+)
+from paramsched.simulate import simulate
+
+_SUBPACKAGES = ("replay", "dashboard", "recording")
+
+__all__ = [
+    "BackendNotInstalledError",
+    "Clip",
+    "Constant",
+    "Cosine",
+    "Cyclic",
+    "Exponential",
+    "FunctionSchedule",
+    "InverseSqrt",
+    "Linear",
+    "OneCycle",
+    "ParamScheduler",
+    "PiecewiseLinear",
+    "Polynomial",
+    "Product",
+    "Scale",
+    "Schedule",
+    "ScheduleEndedError",
+    "ScheduleWarning",
+    "Sequence",
+    "Shift",
+    "Step",
+    "Sum",
+    "WarmRestarts",
+    "Warmup",
+    "WarmupStableDecay",
+    "__version__",
+    "schedule_from_spec",
+    "simulate",
+    *_SUBPACKAGES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    # Subpackages load on first use: `import paramsched` stays light.
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"paramsched.{name}")
+    raise AttributeError(f"module 'paramsched' has no attribute {name!r}")

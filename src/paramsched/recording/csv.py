@@ -1,0 +1,256 @@
+"""`CsvRecorder`: the replay contract, a directory holding ``values.csv`` and ``run.json``.
+
+``values.csv`` has the header ``step,<series...>`` (the order of
+``metadata["series"]``) and one row per step, every float written with
+``repr(float)`` so that ``float(text)`` gives back the same bits.
+``run.json`` holds the run metadata. Rows are buffered and written every
+``flush_every`` rows, on ``flush()`` / ``close()`` and at interpreter exit;
+each write is one ``os.write`` of whole lines, so a killed process leaves a
+readable file that lacks at most the rows recorded since the last write.
+
+Resuming (``metadata["resumed_from_step"]`` set) into a directory that holds
+a run appends rows when the header is the same (readers keep the last row of
+a duplicated step) and adds ``{"at_step": k, "created_at": ...}`` to the
+``"resumes"`` list of ``run.json``. A new, non-resumed run refuses a
+directory that already holds one unless ``overwrite=True``.
+
+>>> import tempfile, os
+>>> folder = tempfile.mkdtemp()
+>>> meta = {"format": "paramsched.run/1", "series": ["hp/lr/g0"], "resumed_from_step": None}
+>>> with CsvRecorder(folder) as rec:
+...     rec.start(meta)
+...     rec.record(0, {"hp/lr/g0": 0.1})
+>>> open(os.path.join(folder, "values.csv")).read()
+'step,hp/lr/g0\\n0,0.1\\n'
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any, Mapping
+
+from .._validate import check_positive_int, describe
+from .base import Recorder, RunMetadata
+from .errors import RecorderError
+from .metadata import utc_now
+
+__all__ = ["CsvRecorder", "VALUES_FILE", "METADATA_FILE"]
+
+VALUES_FILE = "values.csv"
+METADATA_FILE = "run.json"
+
+
+class CsvRecorder(Recorder):
+    """Write every value to ``<path>/values.csv`` and the metadata to ``<path>/run.json``.
+
+    Args:
+        path: the run directory (created if needed). ``<dir>/values.csv`` is
+            accepted too and means ``<dir>``.
+        flush_every: rows buffered before they are written; 1 writes every
+            row at once (nothing is lost when the process is killed).
+        overwrite: let a new (not resumed) run replace a run already in ``path``.
+
+    Errors writing the files raise :class:`RecorderError`: a CSV recorder
+    that cannot write has nowhere safer to keep the values.
+    """
+
+    name = "csv"
+
+    def __init__(self, path: str | os.PathLike[str], *, flush_every: int = 100, overwrite: bool = False) -> None:
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+            raise TypeError(f"path must be a directory path (str or os.PathLike), got path={describe(path)}")
+        folder = Path(path)
+        if folder.suffix.lower() == ".csv":
+            if folder.name != VALUES_FILE:
+                raise ValueError(
+                    f"path must be a run directory (or its {VALUES_FILE}), got path={describe(os.fspath(path))}"
+                )
+            folder = folder.parent
+        self.path = folder
+        self.flush_every = check_positive_int("flush_every", flush_every)
+        if not isinstance(overwrite, bool):
+            raise TypeError(f"overwrite must be a bool, got overwrite={describe(overwrite)}")
+        self.overwrite = overwrite
+        self._fd: int | None = None
+        self._buffer: list[str] = []
+        self._series: tuple[str, ...] = ()
+        self._closed = False
+
+    @property
+    def values_path(self) -> Path:
+        """``<path>/values.csv``."""
+        return self.path / VALUES_FILE
+
+    @property
+    def metadata_path(self) -> Path:
+        """``<path>/run.json``."""
+        return self.path / METADATA_FILE
+
+    def start(self, metadata: RunMetadata) -> None:
+        """Create (or resume into) the run directory and write the header and ``run.json``."""
+        if self._fd is not None or self._closed:
+            raise RuntimeError(f"csv recorder for {os.fspath(self.path)!r}: start() was already called")
+        if not isinstance(metadata, Mapping):
+            raise TypeError(f"metadata must be a dict, got metadata={describe(metadata)}")
+        series = metadata.get("series")
+        if not isinstance(series, (list, tuple)) or not all(isinstance(s, str) for s in series):
+            raise ValueError(f"metadata['series'] must be a list of series names, got {describe(series)}")
+        self._series = tuple(series)
+        header = ",".join(("step", *self._series))
+        if "," in "".join(self._series) or "\n" in "".join(self._series):
+            raise ValueError(f"series names may not contain ',' or newlines, got {describe(series)}")
+        resumed = metadata.get("resumed_from_step")
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            existing = _read_header(self.values_path)
+            if existing is not None and (resumed is not None or not self.overwrite):
+                if resumed is None:
+                    raise ValueError(
+                        f"{os.fspath(self.path)!r} already holds a run; use a new directory, resume "
+                        "(resumed_from_step set) or pass overwrite=True"
+                    )
+                if existing != header:
+                    raise ValueError(
+                        f"cannot resume into {os.fspath(self.values_path)!r}: its header is "
+                        f"{existing!r} but this run records {header!r}"
+                    )
+                _drop_partial_last_line(self.values_path)
+                self._fd = os.open(self.values_path, os.O_WRONLY | os.O_APPEND)
+                self._add_resume(metadata, resumed)
+            else:
+                self._fd = os.open(self.values_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
+                _write_all(self._fd, (header + "\n").encode())
+                _write_json(self.metadata_path, dict(metadata))
+        except OSError as exc:
+            raise RecorderError("csv", f"cannot write the run in {os.fspath(self.path)!r}: {exc}") from exc
+        atexit.register(self._flush_at_exit)
+
+    def record(self, step: int, values: Mapping[str, float]) -> None:
+        """Buffer one row (written every ``flush_every`` rows)."""
+        if self._fd is None:
+            raise RuntimeError(
+                f"csv recorder for {os.fspath(self.path)!r}: record() needs start() first and "
+                "must come before close()"
+            )
+        if tuple(values) != self._series:
+            values = self._reorder(values)
+        self._buffer.append(f"{step},{','.join([repr(float(v)) for v in values.values()])}\n")
+        if len(self._buffer) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows with one ``os.write``."""
+        if not self._buffer or self._fd is None:
+            return
+        data = "".join(self._buffer).encode()
+        try:
+            _write_all(self._fd, data)
+        except OSError as exc:
+            raise RecorderError(
+                "csv", f"cannot write {os.fspath(self.values_path)!r} ({len(self._buffer)} rows kept in memory): {exc}"
+            ) from exc
+        self._buffer.clear()
+
+    def close(self) -> None:
+        """Write what is buffered and close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._fd is None:
+            return
+        atexit.unregister(self._flush_at_exit)
+        try:
+            self.flush()
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def _reorder(self, values: Mapping[str, float]) -> dict[str, float]:
+        if set(values) != set(self._series):
+            missing = [s for s in self._series if s not in values]
+            extra = [s for s in values if s not in self._series]
+            raise ValueError(
+                f"values must hold exactly the series of metadata['series']; "
+                f"missing {missing}, unexpected {extra}"
+            )
+        return {s: values[s] for s in self._series}
+
+    def _add_resume(self, metadata: Mapping[str, Any], resumed: Any) -> None:
+        entry = {"at_step": resumed, "created_at": metadata.get("created_at") or utc_now()}
+        try:
+            with open(self.metadata_path, encoding="utf-8") as handle:
+                document = json.load(handle)
+        except FileNotFoundError:
+            document = dict(metadata)
+        document.setdefault("resumes", []).append(entry)
+        _write_json(self.metadata_path, document)
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.close()
+        except Exception as exc:  # nobody can catch it at exit: say it
+            warnings.warn(f"paramsched: csv recorder: flushing at exit failed: {exc}", RuntimeWarning, stacklevel=1)
+
+    def __repr__(self) -> str:
+        return f"CsvRecorder({os.fspath(self.path)!r}, flush_every={self.flush_every})"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
+
+
+def _write_json(path: Path, document: Mapping[str, Any]) -> None:
+    """Write ``document`` atomically (temp file + rename)."""
+    temp = path.with_name(path.name + ".tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+    os.replace(temp, path)
+
+
+def _read_header(path: Path) -> str | None:
+    """The header line of an existing, non-empty values file, else None."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline()
+    except FileNotFoundError:
+        return None
+    return line.rstrip("\n") or None
+
+
+def _drop_partial_last_line(path: Path) -> None:
+    """Cut a last line left unfinished by a killed writer, so appended rows start clean."""
+    with open(path, "rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return
+        keep = size
+        while keep > 0:  # scan back, block by block, to the last newline
+            block = min(keep, 1 << 16)
+            handle.seek(keep - block)
+            chunk = handle.read(block)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = keep - block + newline + 1
+                break
+            keep -= block
+        handle.seek(keep)
+        tail = handle.read(80)
+        warnings.warn(
+            f"paramsched: {os.fspath(path)!r} ended with an unfinished row "
+            f"({tail!r}) from an interrupted run; it was removed before resuming",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        handle.truncate(keep)

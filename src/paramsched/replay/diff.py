@@ -1,0 +1,97 @@
+"""Compare two trajectories series by series: where do they first diverge?
+
+>>> import pandas as pd
+>>> from paramsched.replay.trajectory import Trajectory
+>>> a = Trajectory.from_wide(pd.DataFrame({"step": [0, 1, 2], "hp/lr/g0": [0.1, 0.2, 0.3]}))
+>>> b = Trajectory.from_wide(pd.DataFrame({"step": [0, 1, 2], "hp/lr/g0": [0.1, 0.2, 0.4]}))
+>>> row = diff(a, b).loc["hp/lr/g0"]
+>>> row["status"], row["first_diverging_step"]
+('differs', 2)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from paramsched._validate import describe
+
+if TYPE_CHECKING:
+    from paramsched.replay.trajectory import Trajectory
+
+__all__ = ["diff", "DIFF_COLUMNS"]
+
+DIFF_COLUMNS = ("status", "first_diverging_step", "left_value", "right_value", "max_abs_diff", "steps_compared")
+
+
+def diff(left: "Trajectory", right: "Trajectory") -> pd.DataFrame:
+    """One row per series (index ``series``: left's series, then right-only ones).
+
+    Values are compared with ``==`` over the union of both step sets; a step
+    logged in one and not the other is a divergence, a step logged in neither
+    is not. Columns:
+
+    - ``status``: ``"equal"``, ``"differs"``, ``"only_left"`` or ``"only_right"``;
+    - ``first_diverging_step``: the first step that differs (an int), or ``None``;
+    - ``left_value`` / ``right_value``: the values there (NaN = not logged);
+    - ``max_abs_diff``: the largest ``|left - right|`` over steps logged in
+      both (NaN when there are none);
+    - ``steps_compared``: how many steps are logged in both.
+    """
+    from paramsched.replay.trajectory import Trajectory
+
+    for name, value in (("left", left), ("right", right)):
+        if not isinstance(value, Trajectory):
+            raise TypeError(f"{name} must be a Trajectory, got {name}={describe(value)}")
+    rows = {}
+    right_names = set(right.series)
+    left_names = set(left.series)
+    for name in left.series:
+        if name not in right_names:
+            rows[name] = _only("only_left")
+        else:
+            rows[name] = _compare(left.frame[name], right.frame[name])
+    for name in right.series:
+        if name not in left_names:
+            rows[name] = _only("only_right")
+    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(DIFF_COLUMNS))
+    frame["first_diverging_step"] = frame["first_diverging_step"].astype(object)
+    frame.index.name = "series"
+    return frame
+
+
+def _only(status: str) -> dict[str, object]:
+    return {
+        "status": status,
+        "first_diverging_step": None,
+        "left_value": np.nan,
+        "right_value": np.nan,
+        "max_abs_diff": np.nan,
+        "steps_compared": 0,
+    }
+
+
+def _compare(a: pd.Series, b: pd.Series) -> dict[str, object]:
+    a = a.dropna()
+    b = b.dropna()
+    steps = a.index.union(b.index)
+    va = a.reindex(steps).to_numpy()
+    vb = b.reindex(steps).to_numpy()
+    both = ~np.isnan(va) & ~np.isnan(vb)
+    same = (va == vb) | (np.isnan(va) & np.isnan(vb))
+    max_abs = float(np.max(np.abs(va[both] - vb[both]))) if both.any() else float("nan")
+    if same.all():
+        first, left_value, right_value, status = None, np.nan, np.nan, "equal"
+    else:
+        i = int(np.argmax(~same))
+        first, left_value, right_value, status = int(steps[i]), float(va[i]), float(vb[i]), "differs"
+    return {
+        "status": status,
+        "first_diverging_step": first,
+        "left_value": left_value,
+        "right_value": right_value,
+        "max_abs_diff": max_abs,
+        "steps_compared": int(both.sum()),
+    }

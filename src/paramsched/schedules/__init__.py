@@ -1,0 +1,62 @@
+"""Pure schedules: ``schedule(step, total_steps) -> float``, frozen, picklable, with specs.
+
+>>> from paramsched.schedules import Cosine, WarmupStableDecay, schedule_from_spec
+>>> s = WarmupStableDecay(1.0, warmup=10, decay=20) * 0.5
+>>> s(50, 100)
+0.5
+>>> schedule_from_spec(s.to_spec()) == s
+True
+"""
+
+from paramsched.schedules._base import Schedule, schedule_from_spec, schedule_types
+from paramsched.schedules.composition import (
+    Clip,
+    Cyclic,
+    Product,
+    Scale,
+    Sequence,
+    Shift,
+    Sum,
+    WarmRestarts,
+    Warmup,
+)
+from paramsched.schedules.function import FunctionSchedule, as_schedule
+from paramsched.schedules.presets import (
+    Constant,
+    Cosine,
+    Exponential,
+    InverseSqrt,
+    Linear,
+    OneCycle,
+    PiecewiseLinear,
+    Polynomial,
+    Step,
+    WarmupStableDecay,
+)
+
+__all__ = [
+    "Clip",
+    "Constant",
+    "Cosine",
+    "Cyclic",
+    "Exponential",
+    "FunctionSchedule",
+    "InverseSqrt",
+    "Linear",
+    "OneCycle",
+    "PiecewiseLinear",
+    "Polynomial",
+    "Product",
+    "Scale",
+    "Schedule",
+    "Sequence",
+    "Shift",
+    "Step",
+    "Sum",
+    "WarmRestarts",
+    "Warmup",
+    "WarmupStableDecay",
+    "as_schedule",
+    "schedule_from_spec",
+    "schedule_types",
+]

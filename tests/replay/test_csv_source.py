@@ -1,0 +1,222 @@
+"""CsvSource: the CSV run format read back exactly, and every anomaly named."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from paramsched.replay import Trajectory, load
+from paramsched.replay.sources.csv import CsvSource
+
+
+def test_hand_written_run_loads_exactly(run_dir, make_run, meta):
+    metadata = meta(["hp/lr/g0", "hp/betas.0/head"], total_steps=3)
+    make_run(
+        run_dir,
+        "step,hp/lr/g0,hp/betas.0/head\n"
+        "0,0.0003,0.85\n"
+        "1,0.00030000000000000003,0.8500000000000001\n"
+        "2,1e-05,0.95\n",
+        metadata,
+    )
+    traj = load(run_dir)
+    assert isinstance(traj, Trajectory)
+    assert traj.series == ["hp/lr/g0", "hp/betas.0/head"]
+    assert traj.keys == ["lr", "betas.0"] and traj.groups == ["g0", "head"]
+    assert traj.frame.index.name == "step" and traj.frame.index.dtype == np.int64
+    assert traj.frame.index.tolist() == [0, 1, 2]
+    assert all(traj.frame.dtypes == np.float64)
+    assert traj.frame["hp/lr/g0"].tolist() == [0.0003, 0.00030000000000000003, 1e-05]
+    assert traj.frame["hp/betas.0/head"].tolist() == [0.85, 0.8500000000000001, 0.95]
+    assert traj.metadata == metadata
+    assert traj.total_steps == 3
+    assert traj.notes == ()
+    assert traj.source == str(run_dir / "values.csv")
+
+
+def test_values_csv_path_and_csv_scheme(run_dir, make_run, meta):
+    make_run(run_dir, "step,hp/lr/g0\n0,0.5\n", meta(["hp/lr/g0"]))
+    by_dir = load(run_dir)
+    by_file = load(run_dir / "values.csv")
+    by_scheme = load(f"csv://{run_dir}")
+    assert by_dir.equals(by_file) and by_dir.equals(by_scheme)
+    assert by_file.metadata == by_dir.metadata is not None
+
+
+def test_random_float64_round_trip_is_bit_exact(run_dir, make_run, floats):
+    values = floats(5000 * 3, seed=1).reshape(5000, 3)
+    names = ["hp/lr/g0", "hp/lr/g1", "hp/weight_decay/g0"]
+    lines = ["step," + ",".join(names)]
+    lines += [f"{i}," + ",".join(map(repr, row)) for i, row in enumerate(values.tolist())]
+    make_run(run_dir, "\n".join(lines) + "\n")
+    got = load(run_dir).frame[names].to_numpy()
+    assert got.dtype == np.float64
+    # Compare the bits: == alone would accept -0.0 for 0.0.
+    assert np.array_equal(got.view(np.uint64), values.view(np.uint64))
+    assert (got == values).all()
+    assert any(0 < abs(v) < 2.2250738585072014e-308 for v in got.ravel().tolist())  # subnormals present
+    assert 0.1 + 0.2 in got.ravel().tolist()
+
+
+def test_to_csv_round_trip_is_exact(tmp_path, floats, meta):
+    values = floats(300, seed=2)
+    frame = pd.DataFrame(
+        {"hp/lr/g0": values[:100], "hp/lr/head": values[100:200], "hp/momentum/g0": values[200:]},
+        index=pd.Index(range(100), name="step"),
+    )
+    frame.iloc[5, 1] = np.nan  # a hole must survive as a hole
+    traj = Trajectory(frame, meta(list(frame.columns), total_steps=100), "mem")
+    folder = traj.to_csv(tmp_path / "out")
+    back = load(folder)
+    assert back.equals(traj)
+    assert np.array_equal(back.frame.to_numpy().view(np.uint64), frame.to_numpy().view(np.uint64))
+    assert back.metadata == traj.metadata
+    assert np.isnan(back.frame.iloc[5, 1])
+    with pytest.raises(FileExistsError, match=r"values\.csv' already exists; pass overwrite=True"):
+        traj.to_csv(folder)
+    # No metadata: no run.json, and reading it back gives metadata=None again.
+    Trajectory(frame).to_csv(folder, overwrite=True)
+    assert not (folder / "run.json").exists()
+    assert load(folder).metadata is None
+
+
+def test_duplicated_steps_keep_the_last_row(run_dir, make_run):
+    # A resumed run appends rows from its checkpoint step: the later rows win.
+    make_run(
+        run_dir,
+        "step,hp/lr/g0\n0,1.0\n1,2.0\n2,3.0\n3,4.0\n2,30.0\n3,40.0\n4,50.0\n",
+    )
+    traj = load(run_dir)
+    assert traj.frame.index.tolist() == [0, 1, 2, 3, 4]
+    assert traj.frame["hp/lr/g0"].tolist() == [1.0, 2.0, 30.0, 40.0, 50.0]
+    assert any("appear more than once (first: step 2); the last row of each was kept" in n for n in traj.notes)
+
+
+def test_out_of_order_steps_are_sorted(run_dir, make_run):
+    make_run(run_dir, "step,hp/lr/g0\n2,0.3\n0,0.1\n1,0.2\n")
+    traj = load(run_dir)
+    assert traj.frame.index.tolist() == [0, 1, 2]
+    assert traj.frame["hp/lr/g0"].tolist() == [0.1, 0.2, 0.3]
+    assert any("out of order (first: step 0 after step 2)" in n for n in traj.notes)
+
+
+def test_unfinished_last_line_is_not_read_and_is_noted(run_dir, make_run):
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n1,0.2\n2,0.3")  # killed while writing step 2
+    traj = load(run_dir)
+    assert traj.frame["hp/lr/g0"].tolist() == [0.1, 0.2]
+    assert any("unfinished last line" in n and "2,0.3" in n for n in traj.notes)
+
+
+def test_empty_cell_is_a_missing_value(run_dir, make_run):
+    make_run(run_dir, "step,hp/lr/g0,hp/lr/g1\n0,0.1,1.0\n1,,2.0\n2,0.3,3.0\n")
+    traj = load(run_dir)
+    assert np.isnan(traj.frame.loc[1, "hp/lr/g0"])
+    steps, values = traj.values("hp/lr/g0")
+    assert steps.tolist() == [0, 2] and values.tolist() == [0.1, 0.3]
+
+
+def test_directory_without_run_json_has_no_metadata(run_dir, make_run):
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n")
+    assert load(run_dir).metadata is None
+
+
+def test_claims():
+    src = CsvSource()
+    assert not src.claims(pd.DataFrame())
+    assert not src.claims("mlflow://abc")
+    assert not src.claims("no/such/dir")
+
+
+# -- anomalies: every message pinned ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "step,hp/lr/g0\n0,0.1\n12,abc\n",
+            r"values\.csv: series 'hp/lr/g0' has a non-numeric value 'abc' at step 12$",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1\n7,inf\n",
+            r"values\.csv: series 'hp/lr/g0' has a non-finite value inf at step 7$",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1\n3,nan\n",
+            r"values\.csv: series 'hp/lr/g0' has a non-finite value 'nan' at step 3$",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1\n1.5,0.2\n",
+            r"values\.csv: column 'step' must hold integer steps, got 1\.5 at line 3$",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1\nx,0.2\n",
+            r"values\.csv: column 'step' must hold integer steps, got 'x' at line 3$",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1\n-1,0.2\n",
+            r"values\.csv: column 'step' must hold steps >= 0, got -1 at line 3$",
+        ),
+        (
+            "step,hp/lr/g0,hp/lr/g0\n0,0.1,0.2\n",
+            r"values\.csv: column\(s\) \['hp/lr/g0'\] appear more than once in the header$",
+        ),
+        (
+            "stp,hp/lr/g0\n0,0.1\n",
+            r"values\.csv: no step column; expected one of \['step'\]",
+        ),
+        (
+            "step,lr-AdamW\n0,0.1\n",
+            r"values\.csv: column 'lr-AdamW' is not a series name 'hp/<key>/<group>'; for a log that "
+            r"paramsched did not write pass keymap='lightning'",
+        ),
+        (
+            "step,hp/lr\n0,0.1\n",
+            r"values\.csv: series name must look like 'hp/<key>/<group>', got 'hp/lr'",
+        ),
+        (
+            "step,hp/lr/g0\n",
+            r"values\.csv: the log has no rows$",
+        ),
+        (
+            "step,hp/lr/g0,hp/lr/g1\n0,0.1,\n1,0.2,\n",
+            r"values\.csv: series 'hp/lr/g1' has no values$",
+        ),
+        (
+            "",
+            r"values\.csv: the file is empty",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1,0.3,0.4\n1,0.2,9,9\n",
+            r"values\.csv: not a readable CSV table",
+        ),
+    ],
+)
+def test_anomalies_name_file_series_and_step(run_dir, make_run, text, message):
+    make_run(run_dir, text)
+    if text == "":
+        (run_dir / "values.csv").write_bytes(b"")
+    with pytest.raises(ValueError, match=re.escape(str(run_dir)) + "/" + message):
+        load(run_dir)
+
+
+def test_bad_run_json(run_dir, make_run):
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n")
+    (run_dir / "run.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"run\.json: not valid JSON"):
+        load(run_dir)
+    (run_dir / "run.json").write_text(json.dumps({"format": "other/9"}))
+    with pytest.raises(ValueError, match=r"run\.json: run metadata must have format='paramsched\.run/1', got 'other/9'"):
+        load(run_dir)
+
+
+def test_directory_without_values_csv(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"empty' is a directory without values\.csv: not a CSV run"):
+        CsvSource().load(tmp_path / "empty")
+    with pytest.raises(ValueError, match=r"no replay source can read .*empty.*registered sources: csv \(a CSV run"):
+        load(tmp_path / "empty")

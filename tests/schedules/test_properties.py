@@ -1,0 +1,519 @@
+"""Property tests (hypothesis) run over every preset and every composition.
+
+Each schedule type has a strategy drawing valid instances for a run of
+``total_steps`` steps; the properties are: finite everywhere and within the
+bounds the type declares, monotone where documented, continuous at the joins
+where shapes meet, spec and pickle round-trips give equal objects and equal
+values, compositions never mutate their inputs, and ``phase_boundaries`` lies
+inside the run.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import pickle
+
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from paramsched.schedules import (
+    Clip,
+    Constant,
+    Cosine,
+    Cyclic,
+    Exponential,
+    FunctionSchedule,
+    InverseSqrt,
+    Linear,
+    OneCycle,
+    PiecewiseLinear,
+    Polynomial,
+    Product,
+    Scale,
+    Schedule,
+    Sequence,
+    Shift,
+    Step,
+    Sum,
+    Warmup,
+    WarmRestarts,
+    WarmupStableDecay,
+    schedule_from_spec,
+    schedule_types,
+)
+
+FAST = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def clamped_progress(step: int, total_steps: int) -> float:
+    """A module-level schedule function: progress through the run, clamped to [0, 1]."""
+    return min(max(step / total_steps, 0.0), 1.0)
+
+
+def half(step: int, total_steps: int) -> float:
+    return 0.5
+
+
+# -- strategies ----------------------------------------------------------------
+
+reals = st.floats(-10.0, 10.0, allow_nan=False, allow_infinity=False)
+positives = st.floats(1e-6, 10.0, allow_nan=False, allow_infinity=False)
+fractions = st.floats(0.0, 1.0, allow_nan=False)
+totals = st.integers(1, 300)
+
+
+def durations(total: int, *, minimum: int = 0) -> st.SearchStrategy[int | float]:
+    return st.one_of(st.integers(minimum, total), fractions)
+
+
+def leaf(total: int) -> st.SearchStrategy[Schedule]:
+    """Schedules whose validity and bounds do not depend on the run length (for children)."""
+    return st.one_of(
+        st.builds(Constant, reals),
+        st.builds(Linear, reals, reals),
+        st.builds(Cosine, reals, reals),
+        st.builds(Polynomial, reals, reals, st.floats(0.1, 5.0)),
+        st.builds(Exponential, positives, end=positives),
+        st.builds(
+            WarmupStableDecay,
+            positives,
+            warmup=st.floats(0.0, 0.5),
+            decay=st.floats(0.0, 0.5),
+            start=reals,
+            end=reals,
+            warmup_shape=st.sampled_from(["linear", "cosine"]),
+            decay_shape=st.sampled_from(["linear", "cosine", "sqrt", "1-sqrt"]),
+        ),
+    )
+
+
+@st.composite
+def sorted_steps(draw, total: int, count: int, *, low: int = 0, strict: bool = False) -> list[int]:
+    pool = st.integers(low, max(low, total - 1))
+    values = draw(st.lists(pool, min_size=count, max_size=count, unique=strict))
+    return sorted(values)
+
+
+def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
+    """Valid-looking instances of ``kind``; the test still calls ``validate`` and assumes it passes."""
+    if kind == "Constant":
+        return st.builds(Constant, reals)
+    if kind in ("Linear", "Cosine"):
+        return st.builds(globals()[kind], reals, reals)
+    if kind == "Exponential":
+        return st.one_of(
+            st.builds(Exponential, positives, end=positives),
+            st.builds(Exponential, reals, gamma=st.floats(0.5, 1.5)),
+        )
+    if kind == "Polynomial":
+        return st.builds(Polynomial, reals, reals, st.floats(0.1, 5.0))
+    if kind == "Step":
+        return st.builds(
+            Step,
+            reals,
+            st.integers(0, 4).flatmap(lambda n: sorted_steps(total, n)),
+            st.floats(0.05, 3.0),
+        )
+    if kind == "InverseSqrt":
+        return st.builds(
+            InverseSqrt, reals, st.one_of(st.integers(1, total), st.floats(0.01, 1.0)), reals
+        )
+    if kind == "OneCycle":
+        return st.builds(
+            OneCycle,
+            positives,
+            fractions,
+            st.floats(1.0, 100.0),
+            st.floats(1.0, 1e4),
+            st.sampled_from(["cosine", "linear"]),
+        )
+    if kind == "PiecewiseLinear":
+        position = st.one_of(st.integers(0, total + 10), fractions)
+        def by_position(point: tuple[int | float, float]) -> float:
+            x = point[0]
+            return x * total if isinstance(x, float) else float(x)
+
+        return st.lists(st.tuples(position, reals), min_size=1, max_size=5).map(
+            lambda points: PiecewiseLinear(sorted(points, key=by_position))
+        )
+    if kind == "WarmupStableDecay":
+        warmup_decay = st.tuples(durations(total), durations(total)).filter(
+            lambda wd: not (isinstance(wd[0], float) and isinstance(wd[1], float))
+            or wd[0] + wd[1] <= 1.0
+        )
+        return st.builds(
+            lambda wd, **kwargs: WarmupStableDecay(warmup=wd[0], decay=wd[1], **kwargs),
+            warmup_decay,
+            peak=reals,
+            start=reals,
+            end=reals,
+            warmup_shape=st.sampled_from(["linear", "cosine"]),
+            decay_shape=st.sampled_from(["linear", "cosine", "sqrt", "1-sqrt"]),
+        )
+    if kind == "FunctionSchedule":
+        return st.sampled_from([FunctionSchedule(clamped_progress), FunctionSchedule(half)])
+    if kind == "Sequence":
+        count = st.integers(1, min(3, total))
+        return count.flatmap(
+            lambda n: st.builds(
+                Sequence,
+                st.lists(leaf(total), min_size=n, max_size=n),
+                sorted_steps(total, n - 1, low=1, strict=True),
+            )
+        )
+    if kind == "Cyclic":
+        return st.builds(Cyclic, leaf(total), st.one_of(st.integers(1, total), st.floats(0.01, 1.0)))
+    if kind == "WarmRestarts":
+        return st.builds(
+            WarmRestarts,
+            leaf(total),
+            st.one_of(st.integers(1, total), st.floats(0.01, 1.0)),
+            st.one_of(st.just(1.0), st.floats(1.0, 3.0)),
+        )
+    if kind == "Scale":
+        return st.builds(Scale, leaf(total), reals)
+    if kind == "Shift":
+        return st.builds(Shift, leaf(total), reals)
+    if kind in ("Product", "Sum"):
+        return st.builds(globals()[kind], leaf(total), leaf(total))
+    if kind == "Clip":
+        bounds = st.tuples(st.one_of(st.none(), reals), st.one_of(st.none(), reals))
+        bounds = bounds.filter(lambda b: b != (None, None)).map(
+            lambda b: tuple(sorted(b)) if None not in b else b
+        )
+        return st.builds(lambda child, b: Clip(child, *b), leaf(total), bounds)
+    if kind == "Warmup":
+        return st.builds(
+            Warmup, leaf(total), durations(total), reals, st.sampled_from(["linear", "cosine"])
+        )
+    raise AssertionError(f"no strategy for {kind}: add one when adding a schedule type")
+
+
+KINDS = sorted(
+    name for name, cls in schedule_types().items() if cls.__module__.startswith("paramsched.schedules")
+)
+COMPOSITIONS = ["Clip", "Cyclic", "Product", "Scale", "Sequence", "Shift", "Sum", "WarmRestarts", "Warmup"]
+
+
+@st.composite
+def cases(draw, kind: str) -> tuple[Schedule, int]:
+    total = draw(totals)
+    schedule = draw(strategy(kind, total))
+    try:
+        schedule.validate(total)
+    except ValueError:
+        assume(False)
+    return schedule, total
+
+
+def test_every_schedule_type_has_a_strategy():
+    expected = {
+        "Constant", "Linear", "Cosine", "Exponential", "Polynomial", "Step", "InverseSqrt",
+        "OneCycle", "PiecewiseLinear", "WarmupStableDecay", "FunctionSchedule", *COMPOSITIONS,
+    }  # fmt: skip
+    assert set(KINDS) == expected
+    for kind in KINDS:
+        strategy(kind, 10)
+
+
+# -- declared bounds -------------------------------------------------------------
+
+
+def bounds(s: Schedule, total: int) -> tuple[float, float]:
+    """The interval each type documents its values to stay in (steps 0 .. total)."""
+    if isinstance(s, Constant):
+        return s.value, s.value
+    if isinstance(s, (Linear, Cosine, Polynomial)):
+        return min(s.start, s.end), max(s.start, s.end)
+    if isinstance(s, Exponential):
+        if s.end is not None:
+            return min(s.start, s.end), max(s.start, s.end)
+        candidates = [s.start, s.start * s.gamma**total]
+    elif isinstance(s, Step):
+        candidates = [s.value * s.gamma**k for k in range(len(s.milestones) + 1)]
+    elif isinstance(s, InverseSqrt):
+        from paramsched._validate import resolve_duration
+
+        w = resolve_duration(s.warmup, total)
+        candidates = [s.start, s.peak, s.peak * math.sqrt(w / total)]
+    elif isinstance(s, OneCycle):
+        initial = s.peak / s.div_factor
+        candidates = [initial, s.peak, initial / s.final_div_factor]
+    elif isinstance(s, PiecewiseLinear):
+        candidates = [v for _, v in s.points]
+    elif isinstance(s, WarmupStableDecay):
+        candidates = [s.start, s.peak, s.end]
+    elif isinstance(s, FunctionSchedule):
+        candidates = [0.0, 1.0] if s.fn is clamped_progress else [0.5]
+    elif isinstance(s, Sequence):
+        parts = [bounds(child, total) for child in s.schedules]
+        candidates = [v for part in parts for v in part]
+    elif isinstance(s, (Cyclic, WarmRestarts)):
+        candidates = list(bounds(s.schedule, total))
+    elif isinstance(s, Scale):
+        candidates = [s.factor * v for v in bounds(s.schedule, total)]
+    elif isinstance(s, Shift):
+        candidates = [v + s.offset for v in bounds(s.schedule, total)]
+    elif isinstance(s, Sum):
+        (a0, a1), (b0, b1) = bounds(s.a, total), bounds(s.b, total)
+        candidates = [a0 + b0, a1 + b1]
+    elif isinstance(s, Product):
+        (a0, a1), (b0, b1) = bounds(s.a, total), bounds(s.b, total)
+        candidates = [a0 * b0, a0 * b1, a1 * b0, a1 * b1]
+    elif isinstance(s, Clip):
+        lo, hi = bounds(s.schedule, total)
+        clamp = lambda v: min(max(v, -math.inf if s.lo is None else s.lo), math.inf if s.hi is None else s.hi)  # noqa: E731
+        candidates = [clamp(lo), clamp(hi)]
+    elif isinstance(s, Warmup):
+        candidates = [s.start, *bounds(s.schedule, total)]
+    else:
+        raise AssertionError(f"no bounds for {s!r}")
+    return min(candidates), max(candidates)
+
+
+def contains_onecycle(s: Schedule) -> bool:
+    if isinstance(s, OneCycle):
+        return True
+    children = [getattr(s, name) for name in ("schedule", "a", "b") if hasattr(s, name)]
+    children += list(getattr(s, "schedules", ()))
+    return any(contains_onecycle(c) for c in children)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@FAST
+@given(data=st.data())
+def test_finite_and_within_declared_bounds(kind, data):
+    s, total = data.draw(cases(kind))
+    lo, hi = bounds(s, total)
+    # OneCycle reproduces torch's formula, which may leave its interval by an ulp or two.
+    slack = 1e-12 * (1.0 + max(abs(lo), abs(hi))) if contains_onecycle(s) else 0.0
+    for step in [*range(total + 1), total + 1, 10 * total + 7]:
+        value = s(step, total)
+        assert type(value) is float, (s, step, value)
+        assert math.isfinite(value), (s, step, value)
+        assert lo - slack <= value <= hi + slack, (s, step, value, lo, hi)
+
+
+# -- round trips -------------------------------------------------------------------
+
+
+def sample_steps(total: int) -> list[int]:
+    return sorted({0, 1, total // 3, total // 2, total - 1, total, total + 5})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@FAST
+@given(data=st.data())
+def test_spec_round_trip_gives_equal_object_and_values(kind, data):
+    s, total = data.draw(cases(kind))
+    spec = s.to_spec()
+    text = json.dumps(spec, allow_nan=False)
+    back = schedule_from_spec(json.loads(text))
+    assert back == s
+    assert hash(back) == hash(s)
+    assert back.to_spec() == spec
+    assert repr(back) == repr(s)
+    for step in sample_steps(total):
+        assert back(step, total) == s(step, total)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@FAST
+@given(data=st.data())
+def test_pickle_round_trip_gives_equal_object_and_values(kind, data):
+    s, total = data.draw(cases(kind))
+    back = pickle.loads(pickle.dumps(s))
+    assert back == s
+    assert back is not s
+    for step in sample_steps(total):
+        assert back(step, total) == s(step, total)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@FAST
+@given(data=st.data())
+def test_phase_boundaries_are_sorted_steps_inside_the_run(kind, data):
+    s, total = data.draw(cases(kind))
+    steps = s.phase_boundaries(total)
+    assert isinstance(steps, tuple)
+    assert list(steps) == sorted(set(steps))
+    assert all(type(b) is int and 1 <= b <= total - 1 for b in steps), steps
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@FAST
+@given(data=st.data())
+def test_frozen(kind, data):
+    s, _ = data.draw(cases(kind))
+    field = next(iter(s.to_spec().keys() - {"type"}))
+    with pytest.raises(AttributeError):
+        setattr(s, field, 1.0)
+
+
+@pytest.mark.parametrize("kind", COMPOSITIONS)
+@FAST
+@given(data=st.data())
+def test_composition_never_mutates_its_inputs(kind, data):
+    s, total = data.draw(cases(kind))
+    spec = s.to_spec()
+    # Rebuild from plain lists (what users pass) and check the lists are left as they were.
+    kwargs = {k: v for k, v in spec.items() if k != "type"}
+    for name, value in list(kwargs.items()):
+        if isinstance(value, dict):
+            kwargs[name] = schedule_from_spec(value)
+        elif isinstance(value, list):
+            kwargs[name] = [schedule_from_spec(v) if isinstance(v, dict) else v for v in value]
+    before = copy.deepcopy(kwargs)
+    children = {k: copy.deepcopy(v) for k, v in kwargs.items() if isinstance(v, Schedule)}
+    built = type(s)(**kwargs)
+    for step in sample_steps(total):
+        built(step, total)
+    built.validate(total)
+    built.phase_boundaries(total)
+    assert kwargs == before
+    for name, child in children.items():
+        assert kwargs[name] == child and kwargs[name].to_spec() == child.to_spec()
+    for name, value in kwargs.items():
+        if isinstance(value, list):
+            assert isinstance(getattr(built, name), tuple)
+    assert built == s
+
+
+# -- monotone where documented -------------------------------------------------------
+
+
+def assert_monotone(values: list[float], direction: float) -> None:
+    """Non-increasing when ``direction < 0``, non-decreasing when > 0."""
+    for i, (a, b) in enumerate(zip(values, values[1:])):
+        assert (b - a) * direction >= 0 or a == b, (i, a, b, direction)
+
+
+@pytest.mark.parametrize("kind", ["Linear", "Cosine", "Polynomial", "Exponential"])
+@FAST
+@given(data=st.data())
+def test_single_phase_shapes_are_monotone_from_start_to_end(kind, data):
+    s, total = data.draw(cases(kind))
+    values = [s(k, total) for k in range(total + 2)]
+    if isinstance(s, Exponential) and s.gamma is not None:
+        direction = s.start * (s.gamma - 1.0)
+        assert values[0] == s.start
+    else:
+        direction = s.end - s.start
+        assert values[0] == s.start and values[-1] == s.end
+    assert_monotone(values, direction)
+
+
+@FAST
+@given(data=st.data())
+def test_step_is_monotone_in_the_direction_of_gamma(data):
+    s, total = data.draw(cases("Step"))
+    values = [s(k, total) for k in range(total + 1)]
+    assert_monotone(values, s.value * (s.gamma - 1.0))
+
+
+@FAST
+@given(data=st.data())
+def test_wsd_phases_are_monotone_and_continuous_at_the_joins(data):
+    s, total = data.draw(cases("WarmupStableDecay"))
+    w, d = s._steps(total)
+    values = [s(k, total) for k in range(total + 1)]
+    assert values[0] == (s.start if w > 0 else s.peak)
+    assert_monotone(values[: w + 1], s.peak - s.start)
+    assert all(v == s.peak for v in values[w : total - d + 1])
+    assert_monotone(values[total - d :], s.end - s.peak)
+    assert values[total] == (s.end if d > 0 else s.peak)
+    # Continuity at warmup -> stable: the last warmup step is one step of the ramp away.
+    if w > 0:
+        assert values[w] == s.peak
+        assert abs(values[w - 1] - s.peak) <= abs(s.peak - s.start) * (math.pi / 2) / w + 1e-12
+    # Continuity at stable -> decay: the decay starts exactly at the peak.
+    if d > 0:
+        assert values[total - d] == s.peak
+
+
+@FAST
+@given(data=st.data())
+def test_onecycle_rises_then_falls(data):
+    s, total = data.draw(cases("OneCycle"))
+    values = [s(k, total) for k in range(total)]
+    top = max(range(total), key=values.__getitem__)
+    assert_monotone(values[: top + 1], 1.0)
+    assert_monotone(values[top:], -1.0)
+
+
+@FAST
+@given(data=st.data())
+def test_inverse_sqrt_warms_up_then_decays_continuously(data):
+    s, total = data.draw(cases("InverseSqrt"))
+    from paramsched._validate import resolve_duration
+
+    w = resolve_duration(s.warmup, total)
+    values = [s(k, total) for k in range(total + 1)]
+    assert values[w] == s.peak
+    assert_monotone(values[: w + 1], s.peak - s.start)
+    assert_monotone(values[w:], -s.peak)
+    assert abs(values[w - 1] - s.peak) <= abs(s.peak - s.start) / w + 1e-12
+
+
+@FAST
+@given(data=st.data())
+def test_piecewise_linear_through_monotone_points_is_monotone(data):
+    total = data.draw(totals)
+    positions = data.draw(sorted_steps(total, data.draw(st.integers(1, 5))))
+    values = sorted(data.draw(st.lists(reals, min_size=len(positions), max_size=len(positions))))
+    s = PiecewiseLinear(list(zip(positions, values)))
+    series = [s(k, total) for k in range(total + 1)]
+    assert_monotone(series, 1.0)
+    last_value_at = dict(zip(positions, values))  # the later of two points at one step wins
+    for x, v in last_value_at.items():
+        assert s(x, total) == v
+
+
+# -- continuity at joins where shapes meet ------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [Linear, Cosine])
+@FAST
+@given(
+    total=st.integers(4, 300),
+    data=st.data(),
+    a=reals,
+    b=reals,
+    c=reals,
+)
+def test_sequence_of_matching_shapes_is_continuous(shape, total, data, a, b, c):
+    k = data.draw(st.integers(2, total - 2))
+    s = Sequence([shape(a, b), shape(b, c)], boundaries=[k])
+    s.validate(total)
+    assert s(k, total) == b
+    # The last step of the first segment is one step of its shape away from b.
+    assert abs(s(k - 1, total) - b) <= abs(b - a) * (math.pi / 2) / k + 1e-12
+    # Each child sees its own run.
+    for step in range(total + 1):
+        if step < k:
+            assert s(step, total) == shape(a, b)(step, k)
+        else:
+            assert s(step, total) == shape(b, c)(step - k, total - k)
+
+
+@FAST
+@given(data=st.data())
+def test_warmup_wrapper_joins_its_schedule_continuously(data):
+    s, total = data.draw(cases("Warmup"))
+    from paramsched._validate import resolve_duration
+
+    w = resolve_duration(s.steps, total)
+    child = s.schedule
+    assert s(0, total) == (s.start if w > 0 else child(0, total))
+    for step in range(w, total + 1):
+        assert s(step, total) == child(step, total)
+    if 0 < w < total:
+        gap = abs(child(w - 1, total) - s.start)
+        assert abs(s(w - 1, total) - child(w - 1, total)) <= gap * (math.pi / 2) / w + 1e-12

@@ -337,3 +337,28 @@ def test_values_at_does_not_apply():
     sched = ps.ParamScheduler(opt, {"lr": ps.Linear(1.0, 0.0)}, 4)
     assert sched.values_at(2) == {"hp/lr/g0": 0.5}
     assert opt.param_groups[0]["lr"] == 1.0
+
+
+def test_a_list_valued_entry_keeps_its_type_and_other_elements():
+    model = _model()
+    opt = torch.optim.SGD([{"params": model.parameters(), "coeffs": [0.1, 0.2, 0.3]}], lr=0.1)
+    ps.ParamScheduler(opt, {"coeffs.1": ps.Constant(0.5)}, 3)
+    assert opt.param_groups[0]["coeffs"] == [0.1, 0.5, 0.3]
+
+
+def test_a_custom_key_spelt_like_a_tuple_element_is_a_plain_key_when_it_exists():
+    model = _model()
+    opt = torch.optim.SGD([{"params": model.parameters(), "temp.0": 1.0}], lr=0.1)
+    sched = ps.ParamScheduler(opt, {"temp.0": ps.Constant(2.0)}, 3)
+    assert opt.param_groups[0]["temp.0"] == 2.0
+    assert sched.series == ["hp/temp.0/g0"]
+
+
+def test_values_follow_param_groups_replaced_by_optimizer_load_state_dict():
+    model = _model()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    saved = opt.state_dict()
+    sched = ps.ParamScheduler(opt, {"lr": ps.Linear(1.0, 0.0)}, 4)
+    opt.load_state_dict(saved)  # torch builds new group dicts here
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.75

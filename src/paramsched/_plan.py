@@ -152,7 +152,7 @@ def plan_specs(
     schedules: dict[str, Any] = {}
     overrides: dict[str, dict[str, Any]] = {}
     for key, entries in by_key.items():
-        specs = [json.dumps(e.schedule.to_spec(), sort_keys=True) for e in entries]
+        specs = [json.dumps(e.schedule.to_spec(compact=True), sort_keys=True) for e in entries]
         common = max(specs, key=specs.count) if len(entries) == group_count else None
         if common is not None:
             schedules[key] = json.loads(common)
@@ -164,5 +164,9 @@ def plan_specs(
 
 def fingerprint(plan: Iterable[PlanEntry]) -> str:
     """A short hash of every (series, spec) pair: changes when any schedule changes."""
-    payload = json.dumps({e.series: e.schedule.to_spec() for e in plan}, sort_keys=True)
+    specs: dict[int, dict[str, Any]] = {}  # a schedule shared by groups is described once
+    for entry in plan:
+        if id(entry.schedule) not in specs:
+            specs[id(entry.schedule)] = entry.schedule.to_spec(compact=True)
+    payload = json.dumps({e.series: specs[id(e.schedule)] for e in plan}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]

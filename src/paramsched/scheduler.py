@@ -16,6 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import torch
 
 from paramsched import _plan
+from paramsched._apply import compile_apply
 from paramsched._validate import check_choice, check_positive_int, describe
 from paramsched._version import __version__
 from paramsched.recording.base import Recorder, RunMetadata
@@ -150,12 +151,19 @@ class ParamScheduler:
     def step(self) -> None:
         """Call after each ``optimizer.step()``: records that update's values, applies the next."""
         finished = self._step
-        if finished >= self.total_steps:
+        total = self.total_steps
+        if finished >= total:
             self._after_end(finished)
         if self._recorder is not None:
             self._record(finished)
-        self._step = finished + 1
-        self._values = self._apply(self._step)
+        self._step = step = finished + 1
+        # _apply() inlined: this runs once per optimizer update.
+        values = self._apply_fn(
+            self.optimizer.param_groups, step if step < total else total - 1, total, self._schedules, self._bases
+        )
+        if values is None:
+            self._raise_not_finite(step, self._compute(step))
+        self._values = values
 
     def current(self) -> dict[tuple[str, str], float]:
         """The values in effect now, as ``{(key, group_label): value}``."""
@@ -180,6 +188,7 @@ class ParamScheduler:
         self._schedules = list({id(e.schedule): e.schedule for e in plan}.values())
         self._sources = [unique[id(e.schedule)] for e in plan]
         self._slots = [(e.group_index, e.target.field, e.target.index) for e in plan]
+        self._apply_fn = compile_apply(self._slots, self._sources, len(self._schedules), self.relative)
 
     def _compute(self, step: int) -> list[float]:
         total = self.total_steps
@@ -190,30 +199,12 @@ class ParamScheduler:
         return [computed[i] for i in self._sources]
 
     def _apply(self, step: int) -> list[float]:
-        # The hot path: kept flat, since it runs once per optimizer update.
-        values = self._compute(step)
-        isfinite = math.isfinite
-        for value in values:
-            if not isfinite(value):
-                self._raise_not_finite(step, values)
-        groups = self.optimizer.param_groups  # looked up each time: load_state_dict replaces them
-        for (group_index, field, index), value in zip(self._slots, values):
-            group = groups[group_index]
-            current = group[field]
-            # `type(...) is float` first: isinstance() against torch.Tensor is slow.
-            if index is None:
-                if type(current) is float or not isinstance(current, torch.Tensor):
-                    group[field] = value
-                else:
-                    current.fill_(value)
-                continue
-            element = current[index]
-            if type(element) is not float and isinstance(element, torch.Tensor):
-                element.fill_(value)
-            elif type(current) is tuple:
-                group[field] = current[:index] + (value,) + current[index + 1 :]
-            else:
-                group[field] = [*current[:index], value, *current[index + 1 :]]
+        total = self.total_steps
+        k = step if step < total else total - 1
+        # optimizer.param_groups is looked up each time: load_state_dict replaces it.
+        values = self._apply_fn(self.optimizer.param_groups, k, total, self._schedules, self._bases)
+        if values is None:
+            self._raise_not_finite(step, self._compute(step))
         return values
 
     def _raise_not_finite(self, step: int, values: list[float]) -> None:
@@ -419,12 +410,14 @@ class ParamScheduler:
         # load_state_dict() the checkpoint into it.
         state = self.__dict__.copy()
         state["_hooks"] = []
+        del state["_apply_fn"]  # generated code: rebuilt on unpickling
         state["_recorder"] = None
         state["_recorder_started"] = False
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._apply_fn = compile_apply(self._slots, self._sources, len(self._schedules), self.relative)
         if self._attach and not self._closed:
             self._register_hooks()
 

@@ -220,3 +220,18 @@ def test_directory_without_values_csv(tmp_path):
         CsvSource().load(tmp_path / "empty")
     with pytest.raises(ValueError, match=r"no replay source can read .*empty.*registered sources: csv \(a CSV run"):
         load(tmp_path / "empty")
+
+
+def test_row_longer_than_the_header_is_an_error(run_dir, make_run):
+    # e.g. a resumed writer appending onto an unfinished line: never cut silently
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n1,0.22,0.3\n2,0.3\n")
+    with pytest.raises(ValueError, match=r"values\.csv: not a readable CSV table: .*Expected 2 fields in line 3, saw 3"):
+        load(run_dir)
+
+
+def test_hp_step_column_is_checked_not_read(run_dir, make_run):
+    make_run(run_dir, "step,hp/step,hp/lr/g0\n0,0,0.1\n1,1,0.2\n")
+    assert load(run_dir).series == ["hp/lr/g0"]
+    make_run(run_dir, "step,hp/step,hp/lr/g0\n0,0,0.1\n1,5,0.2\n")
+    with pytest.raises(ValueError, match=r"values\.csv: column 'hp/step' disagrees with column 'step' at line 3: 5 != 1"):
+        load(run_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import pickle
 
@@ -103,7 +104,7 @@ def test_pickle_copy_eq_hash():
     assert "_table" not in pickle.dumps(s).decode("latin-1")
     assert ReplaySchedule([0.1], name="a") == ReplaySchedule([0.1], name="b")  # name is not compared
     assert ReplaySchedule([0.1]) != ReplaySchedule([0.1], after_end="hold")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         s.gaps = "linear"  # frozen
 
 

@@ -43,10 +43,12 @@ def test_linear_uses_progress_step_over_total_steps():
 
 
 def test_linear_is_exact_at_both_ends_and_never_overshoots():
-    # 0.1 + (0.3 - 0.1) * 1 is 0.30000000000000004 in floats; the lerp is exact at the end.
-    s = Linear(0.1, 0.3)
-    assert s(0, 7) == 0.1 and s(7, 7) == 0.3
-    assert all(0.1 <= s(k, 7) <= 0.3 for k in range(8))
+    # 0.1 + (0.02 - 0.1) * 1 is 0.020000000000000004 in floats; the lerp is exact at the end.
+    assert 0.1 + (0.02 - 0.1) * 1.0 != 0.02
+    s = Linear(0.1, 0.02)
+    assert s(0, 7) == 0.1 and s(7, 7) == 0.02
+    assert all(0.02 <= s(k, 7) <= 0.1 for k in range(8))
+    assert Cosine(0.1, 0.02)(7, 7) == 0.02 and Cosine(0.02, 0.1)(7, 7) == 0.1
 
 
 def test_cosine():

@@ -126,10 +126,11 @@ def _axis_name(letter: str, row: int) -> str:
 def figure_dict(comparison: Comparison, *, by: str = "step", max_points: int = DEFAULT_MAX_POINTS) -> dict[str, Any]:
     """The plotly figure (data + layout) as plain JSON-able dicts.
 
-    One panel (row) per key. In each panel, in drawing order: the planned
-    curve of every series whose planned values differ from the applied ones
-    (dashed), the applied line of every run x group, then one marker trace
-    per non-reference run holding its first divergence of each series. Every
+    One panel (row) per key. In each panel, in drawing order, run by run
+    (the reference first): the planned curve of each series whose planned
+    values differ from the applied ones (dashed), then the applied line of
+    each group; last, one marker trace per non-reference run holding its
+    first divergence of each series. Every
     trace carries ``meta = {"key", "kind", "run", "total", ...}`` and its
     steps in ``customdata`` (the x toggle and the tests read them).
     """
@@ -147,16 +148,12 @@ def figure_dict(comparison: Comparison, *, by: str = "step", max_points: int = D
     for row, key in enumerate(keys, start=1):
         legend = "legend" if row == 1 else f"legend{row}"
         traces: list[dict[str, Any]] = []
-        for run in comparison.runs:
-            for series in run.series.values():
-                if series.key == key and series.planned_differs:
-                    traces.append(_planned_trace(run, series, colours, by, max_points))
-        # The reference run first and wider, so identical lines of other runs show on top of it.
-        ordered = sorted(comparison.runs, key=lambda r: not r.is_reference)
-        for run in ordered:
-            for series in run.series.values():
-                if series.key == key:
-                    traces.append(_applied_trace(run, series, colours, by, max_points))
+        # The reference run first and wider, so identical lines of other runs show on top
+        # of it; each run's planned curves just under its own applied lines.
+        for run in sorted(comparison.runs, key=lambda r: not r.is_reference):
+            mine = [series for series in _ordered_series(run, keys) if series.key == key]
+            traces.extend(_planned_trace(run, s, colours, by, max_points) for s in mine if s.planned_differs)
+            traces.extend(_applied_trace(run, s, colours, by, max_points) for s in mine)
         for run in comparison.runs:
             marker = _divergence_trace(run, key, colours, by, reference)
             if marker is not None:
@@ -179,6 +176,12 @@ def figure_dict(comparison: Comparison, *, by: str = "step", max_points: int = D
         hovermode="closest",
     )
     return fig.to_plotly_json()
+
+
+def _ordered_series(run: RunData, keys: list[str]) -> list[SeriesData]:
+    """The run's series by panel order, then by the run's group order."""
+    groups = list(dict.fromkeys(series.group for series in run.series.values()))
+    return sorted(run.series.values(), key=lambda s: (keys.index(s.key), groups.index(s.group)))
 
 
 def _colours(comparison: Comparison) -> dict[tuple[str, str], str]:
@@ -319,7 +322,7 @@ def summary_html(comparison: Comparison) -> str:
         if meta.get("resumed_from_step") is not None:
             details.append(f"resumed from step {meta['resumed_from_step']}")
         rows = []
-        for series in run.series.values():
+        for series in _ordered_series(run, comparison.keys):
             s = series.summary
             if run.is_reference:
                 diff = '<td class="reference">reference</td>'

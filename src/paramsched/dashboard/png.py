@@ -16,7 +16,7 @@ import numpy as np
 
 from paramsched.dashboard.compare import Comparison
 from paramsched.dashboard.downsample import keep_indices
-from paramsched.dashboard.html import PALETTE
+from paramsched.dashboard.html import PALETTE, _ordered_series
 
 # Lines of the PNG are thinned harder than the HTML's: the image is ~1500 px wide.
 PNG_MAX_POINTS = 1500
@@ -31,9 +31,7 @@ def write_png(
 
     path = Path(out)
     keys = comparison.keys
-    rows = [
-        (run, series) for run in comparison.runs for series in run.series.values()
-    ]
+    rows = [(run, series) for run in comparison.runs for series in _ordered_series(run, keys)]
     table_height = 0.6 + 0.24 * (len(rows) + 1)
     figure = Figure(figsize=(13, 2.8 * len(keys) + table_height + 0.8), dpi=dpi, layout="constrained")
     FigureCanvasAgg(figure)

@@ -230,9 +230,11 @@ class BackgroundRecorder(Recorder):
         atexit.register(self._close_at_exit)
 
     def record(self, step: int, values: Mapping[str, float]) -> None:
-        """Enqueue one row; never waits on the backend."""
-        if self._error is not None:
-            self._raise_pending()
+        """Enqueue one row; never waits on the backend.
+
+        With ``on_error="raise"`` it raises the backend's pending error, after
+        taking the row (nothing is lost if the caller goes on).
+        """
         if self._state != _RUNNING:
             raise RuntimeError(
                 f"{self.name} recorder: record() needs start() first and must come before close() "
@@ -242,6 +244,8 @@ class BackgroundRecorder(Recorder):
         self._enqueued += 1
         if self._enqueued % self._rows_per_batch == 0:
             self._wake.set()
+        if self._error is not None:
+            self._raise_pending()
 
     def flush(self) -> None:
         """Wait until every recorded row is sent or spooled (at most ``close_timeout`` s)."""

@@ -11,12 +11,18 @@ back as exactly ``x``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from paramsched.recording.naming import STEP_SERIES, check_key_name, parse_series_name, sanitize_label
+from paramsched.recording.naming import (
+    STEP_SERIES,
+    check_key_name,
+    parse_series_name,
+    sanitize_label,
+)
 
 STEP = "step"
 

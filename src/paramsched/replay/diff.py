@@ -26,7 +26,7 @@ __all__ = ["diff", "DIFF_COLUMNS"]
 DIFF_COLUMNS = ("status", "first_diverging_step", "left_value", "right_value", "max_abs_diff", "steps_compared")
 
 
-def diff(left: "Trajectory", right: "Trajectory") -> pd.DataFrame:
+def diff(left: Trajectory, right: Trajectory) -> pd.DataFrame:
     """One row per series (index ``series``: left's series, then right-only ones).
 
     Values are compared with ``==`` over the union of both step sets; a step
@@ -56,10 +56,12 @@ def diff(left: "Trajectory", right: "Trajectory") -> pd.DataFrame:
     for name in right.series:
         if name not in left_names:
             rows[name] = _only("only_right")
-    frame = pd.DataFrame.from_dict(rows, orient="index", columns=list(DIFF_COLUMNS))
-    frame["first_diverging_step"] = frame["first_diverging_step"].astype(object)
-    frame.index.name = "series"
-    return frame
+    index = pd.Index(list(rows), name="series", dtype=object)
+    data = {
+        column: pd.Series([row[column] for row in rows.values()], index=index, dtype=dtype)
+        for column, dtype in zip(DIFF_COLUMNS, (object, object, np.float64, np.float64, np.float64, np.int64), strict=True)
+    }
+    return pd.DataFrame(data, index=index)
 
 
 def _only(status: str) -> dict[str, object]:

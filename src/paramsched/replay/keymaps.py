@@ -38,7 +38,8 @@ from __future__ import annotations
 
 import abc
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from paramsched._validate import describe
 from paramsched.recording.naming import check_key_name, sanitize_label, series_name
@@ -193,10 +194,11 @@ class LightningKeyMap(KeyMap):
             return "betas.0"
         if optimizer in _MOMENTUM_OPTIMIZERS:
             return "momentum"
+        named = f"{self.logging_name!r}, " if self.logging_name is not None else ""
         raise ValueError(
             f"{source}: cannot tell which key column {column!r} holds (LearningRateMonitor logs "
             f"betas[0] as momentum for Adam-type optimizers); pass "
-            "keymap=paramsched.replay.keymaps.lightning(momentum_key='momentum' or 'betas.0')"
+            f"keymap=paramsched.replay.keymaps.lightning({named}momentum_key='momentum' or 'betas.0')"
         )
 
     def __repr__(self) -> str:

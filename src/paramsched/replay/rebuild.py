@@ -22,7 +22,8 @@ written by other schedules than the metadata says is worth seeing step by step.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from paramsched._validate import describe
 from paramsched.recording.metadata import check_metadata
@@ -105,7 +106,7 @@ class Rebuilt:
         return "\n".join(str(m) for m in self.mismatches)
 
 
-def from_spec(traj: "Trajectory", *, check: bool = True) -> Rebuilt:
+def from_spec(traj: Trajectory, *, check: bool = True) -> Rebuilt:
     """Rebuild the schedules of ``traj``'s run from its metadata; ``check`` compares with ``==``."""
     from paramsched.replay.trajectory import Trajectory
 
@@ -158,7 +159,7 @@ def _rebuild(spec: Any, where: str) -> Schedule:
         raise ValueError(f"{where} cannot be rebuilt: {exc}") from None
 
 
-def _check_series(rebuilt: Rebuilt, traj: "Trajectory", name: str) -> Mismatch | None:
+def _check_series(rebuilt: Rebuilt, traj: Trajectory, name: str) -> Mismatch | None:
     key, label = parse_series_name(name)
     schedule = rebuilt.overrides.get(label, {}).get(key, rebuilt.schedules.get(key))
     if schedule is None:
@@ -172,7 +173,7 @@ def _check_series(rebuilt: Rebuilt, traj: "Trajectory", name: str) -> Mismatch |
     total = rebuilt.total_steps
     last = total - 1
     steps, values = traj.values(name)
-    for step, recorded in zip(steps.tolist(), values.tolist()):
+    for step, recorded in zip(steps.tolist(), values.tolist(), strict=True):
         k = step if step < total else last
         expected = schedule(k, total) * base if rebuilt.relative else schedule(k, total)
         if expected != recorded:

@@ -5,9 +5,10 @@ very same float, bit for bit). ``steps=None`` means ``0, 1, 2, ...``.
 
 - A step between two recorded steps (a log written every N steps, or a
   hole) follows ``gaps``: ``"error"`` (raise, naming the step), ``"previous"``
-  (the last recorded value before it) or ``"linear"`` (``v0 + (v1 - v0) *
-  ((s - s0) / (s1 - s0))`` between the recorded neighbours ``(s0, v0)`` and
-  ``(s1, v1)``).
+  (the last recorded value before it) or ``"linear"`` (``v0 + (v1 - v0) * t``
+  with ``t = (s - s0) / (s1 - s0)`` between the recorded neighbours ``(s0,
+  v0)`` and ``(s1, v1)``, computed like the presets' interpolation: never
+  outside ``[v0, v1]``).
 - A step after the last recorded one follows ``after_end``: ``"error"`` or
   ``"hold"`` (the last recorded value). A step before the first recorded one
   is always an error.
@@ -26,7 +27,9 @@ True
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+import hashlib
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +41,8 @@ __all__ = ["ReplaySchedule"]
 GAPS = ("error", "previous", "linear")
 AFTER_END = ("error", "hold")
 _DENSE_MIN = 1 << 20
+# Series longer than this are summarised by a digest in compact specs.
+_COMPACT_OVER = 256
 
 
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -163,12 +168,21 @@ class ReplaySchedule(Schedule):
             self._lookup_slow(int(query[int(np.argmax(missing))]))  # raises, naming the step
         return dense
 
-    def to_spec(self) -> dict[str, Any]:
+    def to_spec(self, *, compact: bool = False) -> dict[str, Any]:
         """``{"type": "ReplaySchedule", "values": [...], "steps": [...] or None, "gaps", "after_end"}``.
 
         ``name`` is left out: it says where the values were read from, which
-        must not change the spec (nor ``ParamScheduler``'s fingerprint).
+        must not change the spec (nor ``ParamScheduler``'s fingerprint). With
+        ``compact=True`` (run metadata, fingerprints) a long series is replaced
+        by its length and the SHA-256 of its float64 values and steps.
         """
+        if compact and len(self.values) > _COMPACT_OVER:
+            digest = hashlib.sha256(np.asarray(self.values, dtype=np.float64).tobytes())
+            if self.steps is not None:
+                digest.update(np.asarray(self.steps, dtype=np.int64).tobytes())
+            return {"type": "ReplaySchedule", "compact": True, "length": len(self.values),
+                    "sha256": digest.hexdigest(), "first_step": self._first,
+                    "last_step": self._last, "gaps": self.gaps, "after_end": self.after_end}
         spec = super().to_spec()
         spec.pop("name", None)
         return spec
@@ -203,9 +217,21 @@ def _fill(steps: np.ndarray, values: np.ndarray, query: np.ndarray, gaps: str) -
         return out
     jg = j[gap]
     s0, s1 = steps[jg], steps[jg + 1]
-    v0, v1 = values[jg], values[jg + 1]
-    out[gap] = v0 + (v1 - v0) * ((query[gap] - s0) / (s1 - s0))
+    out[gap] = lerp(values[jg], values[jg + 1], (query[gap] - s0) / (s1 - s0))
     return out
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``a + (b - a) * t`` for ``t`` in [0, 1], elementwise: exactly ``a`` at 0 and ``b`` at 1,
+    monotone in ``t`` and never outside ``[min(a, b), max(a, b)]`` (the recipe of
+    ``std::lerp``, as the preset schedules use)."""
+    a, b, t = np.broadcast_arrays(np.asarray(a, np.float64), np.asarray(b, np.float64), np.asarray(t, np.float64))
+    straddle = ((a <= 0.0) & (b >= 0.0)) | ((a >= 0.0) & (b <= 0.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mixed = t * b + (1.0 - t) * a
+        x = a + t * (b - a)
+    same = np.where(b > a, np.minimum(b, x), np.maximum(b, x))
+    return np.where(straddle, mixed, np.where(t == 1.0, b, same))
 
 
 def _check_values(values: Any) -> np.ndarray:

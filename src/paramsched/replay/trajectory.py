@@ -18,14 +18,20 @@ are always finite: NaN is never a value.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from paramsched._validate import check_choice, check_positive_int, describe
-from paramsched.recording.naming import parse_series_name, sanitize_label, series_name
+from paramsched.recording.naming import (
+    check_key_name,
+    parse_series_name,
+    sanitize_label,
+    series_name,
+)
 from paramsched.replay._columns import (
     STEP,
     assemble,
@@ -90,7 +96,7 @@ class Trajectory:
         *,
         keymap: Any = None,
         step_column: str | None = None,
-    ) -> "Trajectory":
+    ) -> Trajectory:
         """From a table with a ``step`` column (or index) and one column per series.
 
         Steps are sorted, a duplicated step keeps its last row, empty cells
@@ -115,7 +121,7 @@ class Trajectory:
         df: pd.DataFrame,
         metadata: Mapping[str, Any] | None = None,
         source: str = "",
-    ) -> "Trajectory":
+    ) -> Trajectory:
         """From a long table with columns ``step, key, group, value`` (one row per value).
 
         >>> import pandas as pd
@@ -139,7 +145,7 @@ class Trajectory:
         groups = df["group"].to_numpy(dtype=object)
         names = np.empty(len(df), dtype=object)
         cache: dict[tuple[Any, Any], str] = {}
-        for i, (key, group) in enumerate(zip(keys.tolist(), groups.tolist())):
+        for i, (key, group) in enumerate(zip(keys.tolist(), groups.tolist(), strict=True)):
             name = cache.get((key, group))
             if name is None:
                 name = _long_series_name(key, group, label, locate(i))
@@ -158,7 +164,7 @@ class Trajectory:
             all_steps.append(s)
         # Each series has its own rows: assemble them one by one, then align.
         frames, notes = [], []
-        for (name, values), s in zip(columns.items(), all_steps):
+        for (name, values), s in zip(columns.items(), all_steps, strict=True):
             frame, series_notes = assemble(s, {name: values}, source=label)
             frames.append(frame)
             notes.extend(f"{name}: {n}" for n in series_notes)
@@ -211,7 +217,7 @@ class Trajectory:
             span = "no steps"
         return f"Trajectory(source={self.source!r}, {span}, series={self.series!r})"
 
-    def equals(self, other: "Trajectory") -> bool:
+    def equals(self, other: Trajectory) -> bool:
         """Same series, same steps, values ``==`` (missing matches missing); metadata ignored."""
         if not isinstance(other, Trajectory):
             raise TypeError(f"other must be a Trajectory, got other={describe(other)}")
@@ -226,7 +232,7 @@ class Trajectory:
         *,
         gaps: str = "error",
         after_end: str = "error",
-    ) -> dict[tuple[str, str], "ReplaySchedule"]:
+    ) -> dict[tuple[str, str], ReplaySchedule]:
         """One :class:`ReplaySchedule` per series, keyed ``(key, group_label)``.
 
         This is the mapping ``ParamScheduler`` takes as ``schedules``: a
@@ -262,7 +268,7 @@ class Trajectory:
 
     def select(
         self, keys: str | Sequence[str] | None = None, groups: str | Sequence[str] | None = None
-    ) -> "Trajectory":
+    ) -> Trajectory:
         """Only the series of the given keys and/or groups (metadata kept: values are unchanged)."""
         key_list = sequence_of_str("keys", keys)
         group_list = sequence_of_str("groups", groups)
@@ -278,7 +284,7 @@ class Trajectory:
         ]
         return Trajectory(self.frame[chosen], self.metadata, self.source, notes=self.notes)
 
-    def with_groups(self, mapping: Mapping[str, str]) -> "Trajectory":
+    def with_groups(self, mapping: Mapping[str, str]) -> Trajectory:
         """Group labels renamed (``{"old": "new"}``); unnamed groups keep their label.
 
         The values no longer match the run's metadata labels, so the result
@@ -307,7 +313,7 @@ class Trajectory:
         frame = self.frame.rename(columns=renamed)
         return Trajectory(frame, None, f"{self.source} (groups renamed)", notes=self.notes)
 
-    def filled(self, gaps: str = "previous") -> "Trajectory":
+    def filled(self, gaps: str = "previous") -> Trajectory:
         """Every step between each series' first and last recorded step given a value.
 
         ``gaps="previous"`` repeats the last recorded value, ``"linear"``
@@ -331,7 +337,7 @@ class Trajectory:
         frame = pd.DataFrame(data, index=pd.Index(index, name=STEP))
         return Trajectory(frame, None, f"{self.source} (gaps filled: {gaps})", notes=self.notes)
 
-    def rescaled(self, total_steps: int, interpolation: str = "nearest") -> "Trajectory":
+    def rescaled(self, total_steps: int, interpolation: str = "nearest") -> Trajectory:
         """This trajectory mapped onto a run of ``total_steps`` updates, by fraction of the run.
 
         With ``T = self.total_steps`` (the old run length) and ``N =
@@ -341,8 +347,9 @@ class Trajectory:
         - ``"nearest"``: the value at old step ``floor(x + 1/2)`` (halves
           round up), capped at ``T - 1``;
         - ``"linear"``: ``v[i] + (x - i) * (v[i+1] - v[i])`` with ``i =
-          floor(x)``, and exactly ``v[i]`` when ``x`` is a whole step
-          (``v[T]`` is taken as ``v[T-1]``).
+          floor(x)`` (computed so that it never leaves ``[v[i], v[i+1]]``),
+          and exactly ``v[i]`` when ``x`` is a whole step (``v[T]`` is taken
+          as ``v[T-1]``).
 
         So fraction ``f = j / N`` of the new run reads fraction ``f`` of the
         old one; every old step 0..T-1 must be recorded (use
@@ -355,6 +362,8 @@ class Trajectory:
         >>> t.rescaled(8, "linear").frame["hp/lr/g0"].tolist()
         [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.0]
         """
+        from paramsched.replay.schedule import lerp
+
         new = check_positive_int("total_steps", total_steps)
         check_choice("interpolation", interpolation, ("nearest", "linear"))
         old = self.total_steps
@@ -377,8 +386,7 @@ class Trajectory:
             if frac is None:
                 data[name] = v0
             else:
-                v1 = dense[hi]
-                data[name] = np.where(frac == 0.0, v0, v0 + frac * (v1 - v0))
+                data[name] = np.where(frac == 0.0, v0, lerp(v0, dense[hi], frac))
         frame = pd.DataFrame(data, index=pd.Index(j, name=STEP))
         label = f"{self.source} (rescaled {old} -> {new} steps, {interpolation})"
         return Trajectory(frame, None, label, notes=self.notes)
@@ -397,7 +405,7 @@ class Trajectory:
 
     # -- comparing, exporting ----------------------------------------------------
 
-    def diff(self, other: "Trajectory") -> pd.DataFrame:
+    def diff(self, other: Trajectory) -> pd.DataFrame:
         """Per series: first diverging step, max abs difference; see :func:`paramsched.replay.diff.diff`."""
         from paramsched.replay.diff import diff
 
@@ -424,7 +432,7 @@ class Trajectory:
         fig, axes = plt.subplots(
             max(len(key_list), 1), 1, sharex=True, squeeze=False, figsize=(8, 2.5 * max(len(key_list), 1))
         )
-        for ax, key in zip(axes[:, 0], key_list):
+        for ax, key in zip(axes[:, 0], key_list, strict=True):
             for name in traj.series:
                 k, label = parse_series_name(name)
                 if k == key:
@@ -487,6 +495,10 @@ def _check_frame(frame: Any, label: str) -> pd.DataFrame:
 def _long_series_name(key: Any, group: Any, label: str, where: str) -> str:
     if not isinstance(key, str):
         raise ValueError(f"{label}: column 'key' must hold strings, got {key!r} at {where}")
+    try:
+        check_key_name(key)
+    except ValueError as exc:
+        raise ValueError(f"{label}: {exc} (at {where})") from None
     if isinstance(group, (int, np.integer)) and not isinstance(group, bool):
         group = f"g{int(group)}"
     if not isinstance(group, str) or not group:

@@ -73,8 +73,12 @@ class Schedule:
 
     # -- spec round-trip ---------------------------------------------------
 
-    def to_spec(self) -> dict[str, Any]:
+    def to_spec(self, *, compact: bool = False) -> dict[str, Any]:
         """Plain-JSON description of this schedule; ``schedule_from_spec`` inverts it.
+
+        ``compact=True`` lets a schedule holding bulk data (a replayed series of
+        100k values) put a digest in its place: enough to tell schedules apart in
+        run metadata and checkpoint fingerprints, but not to rebuild them.
 
         >>> import paramsched as ps
         >>> ps.Cosine(1.0, 0.0).to_spec()
@@ -82,7 +86,7 @@ class Schedule:
         """
         spec: dict[str, Any] = {"type": type(self).__name__}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            spec[field.name] = _to_json(getattr(self, field.name))
+            spec[field.name] = _to_json(getattr(self, field.name), compact)
         return spec
 
     @classmethod
@@ -136,13 +140,13 @@ def _operand(op: str, value: Any) -> float:
     return float(value)
 
 
-def _to_json(value: Any) -> Any:
+def _to_json(value: Any, compact: bool = False) -> Any:
     if isinstance(value, Schedule):
-        return value.to_spec()
+        return value.to_spec(compact=compact)
     if isinstance(value, (tuple, list)):
-        return [_to_json(v) for v in value]
+        return [_to_json(v, compact) for v in value]
     if isinstance(value, Mapping):
-        return {str(k): _to_json(v) for k, v in value.items()}
+        return {str(k): _to_json(v, compact) for k, v in value.items()}
     if callable(value):
         # FunctionSchedule keeps a callable; it stores it as an import path.
         return f"{value.__module__}:{value.__qualname__}"
@@ -168,6 +172,13 @@ def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
     if not isinstance(spec, Mapping):
         raise TypeError(f"spec must be a dict with a 'type' entry, got spec={describe(spec)}")
     kind = spec.get("type")
+    if kind not in _SCHEDULE_TYPES and kind == "ReplaySchedule":
+        import paramsched.replay  # noqa: F401  (registers ReplaySchedule; loaded lazily)
+    if spec.get("compact"):
+        raise ValueError(
+            f"this {kind} spec is a compact digest (as stored in run metadata), not the "
+            "schedule itself; rebuild it from the run's log: paramsched.replay.load(...).schedules()"
+        )
     if kind not in _SCHEDULE_TYPES:
         known = ", ".join(sorted(_SCHEDULE_TYPES))
         raise ValueError(f"spec type must be one of {known}, got type={describe(kind)}")

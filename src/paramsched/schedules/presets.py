@@ -552,9 +552,13 @@ class WarmupStableDecay(Schedule):
         check_choice("decay_shape", self.decay_shape, _DECAY_SHAPES)
 
     def _steps(self, total_steps: int) -> tuple[int, int]:
-        w = resolve_duration(self.warmup, total_steps)
-        d = resolve_duration(self.decay, total_steps)
-        if isinstance(self.warmup, float) and isinstance(self.decay, float):
+        # resolve_duration() inlined: this runs on every call.
+        warmup, decay = self.warmup, self.decay
+        d = int(round(decay * total_steps)) if decay.__class__ is float else decay
+        if warmup.__class__ is not float:
+            return warmup, d
+        w = int(round(warmup * total_steps))
+        if decay.__class__ is float:
             d = min(d, total_steps - w)
         return w, d
 

@@ -28,7 +28,8 @@ import abc
 import inspect
 import os
 import re
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 from paramsched._registry import BackendNotInstalledError, Registry
 from paramsched._validate import describe

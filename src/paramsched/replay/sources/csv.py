@@ -31,8 +31,9 @@ import io
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,7 +179,7 @@ def write_csv_run(
     matrix = frame.to_numpy(dtype=np.float64)
     lines = [",".join(["step", *names]) + "\n"]
     holes = np.isnan(matrix).any(axis=1).tolist()
-    for step, row, has_hole in zip(steps, matrix.tolist(), holes):
+    for step, row, has_hole in zip(steps, matrix.tolist(), holes, strict=True):
         cells = ["" if v != v else repr(v) for v in row] if has_hole else map(repr, row)
         lines.append(f"{step},{','.join(cells)}\n")
     temp = values_path.with_name(VALUES_FILE + ".tmp")

@@ -15,7 +15,8 @@ logged" and reject non-numeric or non-finite values, naming series and step.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pandas as pd
 

@@ -1,0 +1,119 @@
+"""MlflowSource: a recorded run reads back as the same Trajectory (sqlite store)."""
+
+from __future__ import annotations
+
+import mlflow
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+import paramsched.replay as replay
+from paramsched_mlflow import MlflowRecorder, MlflowSource
+from paramsched_mlflow.source import parse_mlflow_url
+
+
+@pytest.fixture
+def recorded(sqlite_uri, mh):
+    rec = MlflowRecorder(tracking_uri=sqlite_uri)
+    metadata = mh.make_metadata()
+    rec.start(metadata)
+    expected = []
+    for step in range(200):
+        values = mh.row_values(step)
+        rec.record(step, values)
+        expected.append((step, values))
+    rec.close()
+    return rec.run_id, expected, metadata
+
+
+def _assert_same(traj, expected, series):
+    assert list(traj.frame.index) == [step for step, _ in expected]
+    assert sorted(traj.series) == sorted(series)
+    for name in series:
+        column = traj.frame[name].to_numpy()
+        assert column.dtype == np.float64
+        assert column.tolist() == [values[name] for _, values in expected]  # exact
+
+
+def test_round_trip_fast_and_through_the_client_agree(recorded, sqlite_uri, mh):
+    run_id, expected, metadata = recorded
+    fast = MlflowSource().load(f"mlflow://{run_id}?tracking_uri={sqlite_uri}")
+    slow = MlflowSource().load(f"mlflow://{run_id}", tracking_uri=sqlite_uri, fast=False)
+    _assert_same(fast, expected, mh.SERIES_12)
+    assert fast.frame.equals(slow.frame)
+    assert fast.metadata == slow.metadata == metadata
+    assert fast.source == f"mlflow://{run_id}"
+
+
+def test_replay_load_finds_the_source_by_scheme_and_by_run_object(recorded, sqlite_uri, mh, monkeypatch):
+    run_id, expected, _ = recorded
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sqlite_uri)
+    _assert_same(replay.load(f"mlflow://{run_id}"), expected, mh.SERIES_12)
+    run = MlflowClient(sqlite_uri).get_run(run_id)
+    assert MlflowSource().claims(run)
+    _assert_same(replay.load(run), expected, mh.SERIES_12)
+
+
+def test_a_resumed_run_keeps_the_last_value_of_each_step(sqlite_uri, mh):
+    first = MlflowRecorder(tracking_uri=sqlite_uri)
+    first.start(mh.make_metadata())
+    for step in range(30):
+        first.record(step, {name: 1.0 + step for name in mh.SERIES_12})
+    first.close()
+    second = MlflowRecorder(first.run_id, tracking_uri=sqlite_uri)
+    second.start(mh.make_metadata(resumed_from_step=20))
+    for step in range(20, 40):
+        second.record(step, {name: 2.0 + step for name in mh.SERIES_12})
+    second.close()
+    for fast in (True, False):
+        traj = MlflowSource().load(f"mlflow://{first.run_id}", tracking_uri=sqlite_uri, fast=fast)
+        assert traj.frame["hp/lr/g0"].tolist() == [1.0 + s for s in range(20)] + [2.0 + s for s in range(20, 40)]
+        assert [r["at_step"] for r in traj.metadata["resumes"]] == [20]
+
+
+def test_a_run_paramsched_did_not_write(sqlite_uri):
+    client = MlflowClient(sqlite_uri)
+    run = client.create_run("0")
+    for step in range(3):
+        client.log_metric(run.info.run_id, "hp/lr/g0", 0.1 * step, step=step)
+    client.log_metric(run.info.run_id, "loss", 1.0, step=0)
+    traj = MlflowSource().load(f"mlflow://{run.info.run_id}", tracking_uri=sqlite_uri)
+    assert traj.series == ["hp/lr/g0"] and traj.metadata is None
+    assert traj.frame["hp/lr/g0"].tolist() == [0.0, 0.1, 0.2]
+    other = client.create_run("0")
+    client.log_metric(other.info.run_id, "loss", 1.0)
+    with pytest.raises(ValueError, match=r"has no hp/<key>/<group> metrics; its metrics are \['loss'\]"):
+        MlflowSource().load(f"mlflow://{other.info.run_id}", tracking_uri=sqlite_uri)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_unknown_run_names_the_run_and_the_uri(sqlite_uri, fast):
+    MlflowClient(sqlite_uri).search_experiments()
+    with pytest.raises(LookupError, match=f"no MLflow run with run_id='deadbeef' at tracking URI '{sqlite_uri}'"):
+        MlflowSource().load("mlflow://deadbeef", tracking_uri=sqlite_uri, fast=fast)
+
+
+def test_a_missing_database_is_not_created(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'nope.db'}"
+    with pytest.raises(FileNotFoundError, match="no MLflow database at"):
+        MlflowSource().load(f"mlflow://abc?tracking_uri={uri}")
+    assert not (tmp_path / "nope.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [("mlflow://", "must look like 'mlflow://RUN_ID'"), ("mlflow://a/b", "must look like"),
+     ("mlflow://abc?uri=x", r"unknown option\(s\) \['uri'\]")],
+)
+def test_bad_urls(url, match):
+    with pytest.raises(ValueError, match=match):
+        parse_mlflow_url(url)
+
+
+def test_claims():
+    source = MlflowSource()
+    assert source.claims("mlflow://abc") and source.claims("MLFLOW://abc")
+    assert not source.claims("runs/a") and not source.claims(3)
+    with pytest.raises(TypeError, match="the mlflow source reads"):
+        source.load(3)
+    assert mlflow  # imported for the fixtures' cleanup

@@ -87,10 +87,11 @@ def main() -> None:
         # own mode: the recorder's own run; record() only enqueues.
         own = WandbRecorder(project="bench", name="own")
         own.start(_metadata(steps))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         own_ns = _timed(own.record, rows)
         own.close()
         own_wall = time.perf_counter() - start
+        own_cpu = (time.process_time() - cpu) / steps * 1e6
 
         # merge mode: into an active user run that commits a row every step.
         user = wandb.init(project="bench", name="merge")
@@ -110,7 +111,9 @@ def main() -> None:
         merge.close()
 
         # baseline: the user logging the same 12 values by hand, one run.log per step.
+        cpu = time.process_time()
         direct_ns = _timed(lambda k, values: user.log({"hp/step": k, **values}, step=k + steps), rows)
+        direct_cpu = (time.process_time() - cpu) / steps * 1e6
         user.finish()
 
         loop = _loop_overhead(steps // 5, wandb, WandbRecorder)
@@ -123,7 +126,8 @@ def main() -> None:
     print(f"  step_mode='merge' {merge_us:8.2f} us/step (median)  ({merge_us / direct_us:4.2f}x run.log by hand)")
     print(f"  run.log by hand   {direct_us:8.2f} us/step (median)")
     print(f"  own-mode worker: {steps} steps delivered in {own_wall:.2f} s incl. close() "
-          f"({steps / own_wall:,.0f} steps/s)")
+          f"({steps / own_wall:,.0f} steps/s); process CPU {own_cpu:.0f} us/step "
+          f"(run.log by hand: {direct_cpu:.0f} us/step), off the training thread but sharing the GIL")
     base = loop["none"]
     print(f"  loop of ~{base:,.0f} us torch steps ({steps // 5} steps, median of rounds): overhead per step "
           + ", ".join(f"{name} {loop[name] - base:+.1f} us" for name in ("own", "merge", "by hand")))

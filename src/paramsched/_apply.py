@@ -47,18 +47,21 @@ def compile_apply(
         checked = [f"u{i}" for i in range(unique_count)]
     lines.append(f"    if not ({' and '.join(f'isfinite({name})' for name in checked)}):")
     lines.append("        return None")
+    current_group = None
     for pos, (group_index, field, index) in enumerate(slots):
         key = repr(field)
-        lines.append(f"    g = groups[{group_index}]; c = g[{key}]")
+        if group_index != current_group:
+            lines.append(f"    g = groups[{group_index}]")
+            current_group = group_index
+        lines.append(f"    c = g[{key}]")
         if index is None:
             lines.append(f"    if c.__class__ is float or not isinstance(c, Tensor): g[{key}] = values[{pos}]")
             lines.append(f"    else: c.fill_(values[{pos}])")
         else:
             lines.append(f"    e = c[{index}]")
             lines.append(f"    if e.__class__ is not float and isinstance(e, Tensor): e.fill_(values[{pos}])")
-            lines.append(
-                f"    elif c.__class__ is tuple: g[{key}] = c[:{index}] + (values[{pos}],) + c[{index + 1}:]"
-            )
+            head = f"c[:{index}] + " if index else ""
+            lines.append(f"    elif c.__class__ is tuple: g[{key}] = {head}(values[{pos}],) + c[{index + 1}:]")
             lines.append(f"    else: g[{key}] = [*c[:{index}], values[{pos}], *c[{index + 1}:]]")
     lines.append("    return values")
     namespace = {"isfinite": math.isfinite, "Tensor": torch.Tensor}

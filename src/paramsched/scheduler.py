@@ -288,6 +288,7 @@ class ParamScheduler:
             "series": list(self.series),
             "rank": self._rank,
             "world_size": self._world_size,
+            "record_ranks": self.record_ranks,
             "resumed_from_step": self._resumed_from_step,
         }
 

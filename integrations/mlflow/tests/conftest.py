@@ -175,7 +175,12 @@ class TcpProxy:
                     pass
 
     def stop(self) -> None:
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); the port stops listening
+        except OSError:
+            pass
         self.listener.close()
+        self.thread.join(timeout=5)
         for conn in self.conns:
             try:
                 conn.close()

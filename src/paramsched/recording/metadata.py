@@ -19,6 +19,7 @@ Fields::
       "groups": [{"index": 0, "label": "g0", "base": {"lr": 0.001}}],
       "series": ["hp/lr/g0", ...],                  # every series, in column order
       "rank": 0, "world_size": 1,
+      "record_ranks": "zero",                       # "all": every rank records its own run
       "resumed_from_step": null                     # int when the scheduler was resumed
     }
 """

@@ -1,0 +1,178 @@
+"""WandbSource: offline runs through paramsched.replay.load, wandb:// URIs, foreign runs, errors."""
+
+from __future__ import annotations
+
+import re
+import socket
+import warnings
+
+import pytest
+
+import paramsched.replay as replay
+from paramsched_wandb import WandbRecorder, WandbSource, parse_wandb_uri
+from paramsched_wandb.reader import find_run_file
+
+N = 25
+
+
+@pytest.fixture(scope="module")
+def runs(module_env, h):
+    """Three finished offline runs: paramsched's, a Hugging-Face-style one, one with a stray hp/ key."""
+    import wandb
+
+    rec = WandbRecorder(project="ps-source", name="recorded")
+    rec.start(h.metadata(N))
+    expected = {k: h.values_at(k) for k in range(N)}
+    for k in range(N):
+        rec.record(k, expected[k])
+    rec.close()
+    recorded = h.run_dir_of(rec.run)
+
+    hf = wandb.init(project="ps-source", name="hf-style")
+    hf_lr = {}
+    for k in range(N):
+        hf_lr[k] = 5e-5 * (1 - k / N)
+        hf.log({"train/loss": 1.0 / (k + 1), "train/learning_rate": hf_lr[k], "train/global_step": k})
+        if k % 10 == 9:
+            hf.log({"eval/loss": 0.5, "train/global_step": k})  # a row without the learning rate
+    hf.finish()
+
+    stray = wandb.init(project="ps-source", name="stray")
+    stray.log({"hp/lr/g0": 0.1})
+    stray.finish()
+
+    dirs = {"recorded": recorded, "hf": h.run_dir_of(hf), "stray": h.run_dir_of(stray)}
+    for d in dirs.values():
+        h.read_run(d)  # wait for the exit records
+    return dirs, expected, hf_lr
+
+
+def test_replay_load_reads_an_offline_run_exactly(runs, h):
+    dirs, expected, _ = runs
+    for obj in (dirs["recorded"], str(dirs["recorded"]), find_run_file(dirs["recorded"])):
+        traj = replay.load(obj)
+        assert traj.source == str(find_run_file(dirs["recorded"]))
+        assert traj.series == h.SERIES
+        assert traj.metadata == h.metadata(N)
+        assert traj.frame.index.tolist() == list(range(N))
+        for k in range(N):
+            assert h.same_floats({s: float(traj.frame.at[k, s]) for s in h.SERIES}, expected[k])
+    schedules = traj.schedules()
+    assert schedules[("lr", "g0")](7, N) == expected[7]["hp/lr/g0"]
+
+
+def test_a_run_paramsched_did_not_record_reads_through_a_keymap(runs):
+    dirs, _, hf_lr = runs
+    traj = replay.load(dirs["hf"], keymap="hf")
+    assert traj.series == ["hp/lr/g0"]
+    assert traj.frame["hp/lr/g0"].to_dict() == hf_lr
+    with pytest.raises(ValueError, match=r"no paramsched series \('hp/<key>/<group>' with 'hp/step'\) in the run history; for a run paramsched did not record pass keymap="):
+        replay.load(dirs["hf"])
+    with pytest.raises(ValueError, match=r"step_column='nope' is not in the run history; columns: \["):
+        WandbSource().load(dirs["hf"], keymap="hf", step_column="nope")
+    with pytest.raises(ValueError, match=r"step_column applies to runs read through keymap=; a paramsched run's step is 'hp/step', got step_column='_step'"):
+        WandbSource().load(dirs["recorded"], step_column="_step")
+
+
+def test_a_row_with_hp_values_but_no_hp_step_is_an_error(runs):
+    dirs, _, _ = runs
+    with pytest.raises(ValueError, match=r"the row at W&B _step=0 holds 'hp/lr/g0' but no 'hp/step'; was it logged by paramsched\?"):
+        WandbSource().load(dirs["stray"])
+
+
+def test_a_truncated_run_loads_its_complete_rows_with_a_note(runs, h, tmp_path):
+    dirs, expected, _ = runs
+    data = find_run_file(dirs["recorded"]).read_bytes()
+    cut = tmp_path / "offline-run-x-cut" / "run-cut.wandb"
+    cut.parent.mkdir()
+    cut.write_bytes(data[: len(data) - 300])
+    with pytest.warns(RuntimeWarning, match=r"ends inside a record"):
+        traj = replay.load(cut.parent)
+    assert 0 < len(traj.frame) < N
+    assert traj.frame.to_dict("index") == {k: expected[k] for k in traj.frame.index}
+    assert any("killed while writing" in note for note in traj.notes)
+
+
+def test_a_missing_offline_companion_is_named(runs, h, tmp_path):
+    import wandb
+
+    user = wandb.init(project="ps-source", name="orphan", dir=tmp_path)
+    user.config.update({"paramsched_hp_run": "zzz999"})
+    user.finish()
+    assert h.read_run(h.run_dir_of(user)).config["paramsched_hp_run"] == "zzz999"
+    with pytest.raises(FileNotFoundError, match=r"recorded in the companion run 'zzz999' \(config\['paramsched_hp_run'\]\), but no run directory ending in '-zzz999'"):
+        WandbSource().load(h.run_dir_of(user))
+
+
+def test_claims(runs, tmp_path):
+    dirs, _, _ = runs
+    source = WandbSource()
+    assert source.claims("wandb://e/p/r")
+    assert source.claims(dirs["recorded"]) and source.claims(str(find_run_file(dirs["recorded"])))
+    (tmp_path / "values.csv").write_text("step,hp/lr/g0\n0,0.1\n")
+    assert not source.claims(tmp_path)
+    assert not source.claims(tmp_path / "values.csv")
+    assert not source.claims(tmp_path / "missing")
+    assert not source.claims(42)
+    with pytest.raises(TypeError, match=r"the wandb source reads an offline run path, a 'wandb://entity/project/run_id' string or a wandb.apis.public.Run, got 42"):
+        source.load(42)
+
+
+# -- wandb:// ----------------------------------------------------------------------------
+
+
+def test_parse_wandb_uri():
+    assert parse_wandb_uri("wandb://me/demo/3k2j9x1a") == ("me", "demo", "3k2j9x1a", {})
+    assert parse_wandb_uri("wandb://me/demo/abc/?base_url=http://127.0.0.1:8080&timeout=2") == (
+        "me",
+        "demo",
+        "abc",
+        {"base_url": "http://127.0.0.1:8080", "timeout": "2"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("uri", "error", "match"),
+    [
+        (7, TypeError, r"uri must be a string 'wandb://entity/project/run_id', got uri=7"),
+        ("mlflow://abc", ValueError, r"uri must start with 'wandb://' \(wandb://entity/project/run_id\), got uri='mlflow://abc'"),
+        ("wandb://demo/abc", ValueError, r"uri must look like 'wandb://entity/project/run_id' \(three non-empty parts\), got uri='wandb://demo/abc'"),
+        ("wandb://e//abc", ValueError, r"three non-empty parts"),
+        ("wandb://e/p/r?token=x", ValueError, r"uri options may be base_url and timeout, got token in uri="),
+    ],
+)
+def test_bad_uris(uri, error, match):
+    with pytest.raises(error, match=match):
+        parse_wandb_uri(uri)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_no_reachable_server_is_a_connection_error(wandb_env, monkeypatch):
+    monkeypatch.setenv("WANDB_API_KEY", "0" * 40)  # a placeholder: nothing answers on the port
+    port = _closed_port()
+    uri = f"wandb://ent/proj/run1?base_url=http://127.0.0.1:{port}&timeout=1"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ConnectionError, match=rf"wandb source: cannot load '{re.escape(uri)}' from http://127.0.0.1:{port} \(AuthenticationError: .*reachable W&B server and an API key"):
+            replay.load(uri)
+
+
+def test_no_api_key_is_a_connection_error_that_says_so(wandb_env):
+    with pytest.raises(ConnectionError, match=r"cannot load 'wandb://ent/proj/run1' from the configured W&B server \(UsageError: No API key configured"):
+        WandbSource().load("wandb://ent/proj/run1", timeout=1)
+
+
+def test_bad_timeout(wandb_env):
+    with pytest.raises(ValueError, match=r"timeout in uri must be a number of seconds, got timeout='soon'"):
+        WandbSource().load("wandb://e/p/r?timeout=soon")
+    with pytest.raises(ValueError, match=r"timeout must be a number of seconds > 0, got timeout=0"):
+        WandbSource().load("wandb://e/p/r", timeout=0)
+
+
+def test_registered_as_the_wandb_source():
+    assert replay.SOURCES.get("wandb") is WandbSource

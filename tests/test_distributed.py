@@ -1,0 +1,90 @@
+"""torch.distributed with 2 gloo processes on 127.0.0.1, launched by torchrun.
+
+- examples/torchrun_ddp.py: both ranks apply the same values at every step,
+  rank 0 alone records (one CSV row per step), and a resume from rank 0's
+  checkpoint, loaded by every rank, continues the uninterrupted run exactly;
+- Accelerate on 2 processes steps an LRScheduler twice per update; the
+  ParamScheduler adapter still advances once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import paramsched as ps
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 150  # seconds per launch; a hung rendezvous fails the test instead of the suite
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not torch.distributed.is_available(), reason="torch.distributed is not available"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun(script: Path, *args: str) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS="1", GLOO_SOCKET_IFNAME="lo", PYTHONUNBUFFERED="1")
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+        "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(script), *args,
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def _ranks(out: Path) -> list[list[dict]]:
+    return [[json.loads(line) for line in (out / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)]
+
+
+def test_two_ranks_apply_the_same_values_rank0_records_and_resume_is_exact(tmp_path):
+    example = ROOT / "examples" / "torchrun_ddp.py"
+    first, resumed = tmp_path / "first", tmp_path / "resumed"
+    _torchrun(example, "--steps", "8", "--save-at", "4", "--out", str(first))
+
+    rank0, rank1 = _ranks(first)
+    assert [r["step"] for r in rank0] == list(range(8))
+    assert rank0 == rank1  # the same values, in the same groups, at every step
+    for row in rank0:
+        assert row["applied"]["body"][0] == row["values"]["hp/lr/body"]
+
+    # one record per step, from rank 0 only (rank 1 would have appended to the same file)
+    lines = (first / "values" / "values.csv").read_text().splitlines()
+    assert [int(line.split(",", 1)[0]) for line in lines[1:]] == list(range(8))
+    meta = json.loads((first / "values" / "run.json").read_text())
+    assert (meta["rank"], meta["world_size"]) == (0, 2)
+    recorded = ps.replay.load(first / "values").frame
+    for row in rank0:
+        assert recorded.loc[row["step"]].to_dict() == row["values"]
+
+    _torchrun(example, "--steps", "8", "--resume", str(first / "ckpt.pt"), "--out", str(resumed))
+    again0, again1 = _ranks(resumed)
+    assert again0 == again1 == rank0[4:]
+    assert ps.replay.load(resumed / "values").frame.equals(recorded.loc[4:])
+    final, final_resumed = torch.load(first / "final.pt"), torch.load(resumed / "final.pt")
+    assert all(torch.equal(final[k], final_resumed[k]) for k in final)
+
+
+def test_accelerate_on_two_processes_advances_once_per_update(tmp_path):
+    _torchrun(ROOT / "tests" / "_workers" / "accelerate_two_processes.py", str(tmp_path))
+    for r in (0, 1):
+        result = json.loads((tmp_path / f"rank{r}.json").read_text())
+        assert result["num_processes"] == 2
+        assert result["batches"] == 8 and result["updates"] == 4  # gradient_accumulation_steps=2
+        assert result["paramsched_step"] == 4
+        assert result["applied_lr"] == result["expected_lr"]
+        # what Accelerate does to a plain torch scheduler: num_processes steps per update
+        assert result["lambda_lr_last_epoch"] == 8

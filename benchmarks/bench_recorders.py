@@ -32,8 +32,9 @@ import tempfile
 import time
 import urllib.request
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from paramsched.recording import CsvRecorder, Recorder
 from paramsched.recording.metadata import FORMAT, utc_now
@@ -78,7 +79,7 @@ def _csv(work: Path, ctx: dict[str, Any]) -> Recorder:
 def _mlflow_sqlite(work: Path, ctx: dict[str, Any]) -> Recorder | None:
     from paramsched_mlflow import MlflowRecorder
 
-    return MlflowRecorder(tracking_uri=f"sqlite:///{work / 'mlflow.db'}", spool_dir=work / "spool")
+    return MlflowRecorder(tracking_uri=f"sqlite:///{work / 'mlflow.db'}", spool_dir=work / "spool", close_timeout=600)
 
 
 def _mlflow_server(work: Path, ctx: dict[str, Any]) -> Recorder | None:
@@ -86,7 +87,7 @@ def _mlflow_server(work: Path, ctx: dict[str, Any]) -> Recorder | None:
         return None
     from paramsched_mlflow import MlflowRecorder
 
-    return MlflowRecorder(tracking_uri=ctx["server_uri"], spool_dir=work / "spool")
+    return MlflowRecorder(tracking_uri=ctx["server_uri"], spool_dir=work / "spool", close_timeout=600)
 
 
 BACKENDS: list[tuple[str, Callable[[Path, dict[str, Any]], Recorder | None]]] = [
@@ -109,6 +110,9 @@ def measure(recorder: Recorder, steps: int) -> dict[str, float]:
     loop_end = time.perf_counter()
     recorder.close()
     end = time.perf_counter()
+    unsent = getattr(recorder, "unsent_rows", lambda: 0)()
+    if unsent:
+        raise RuntimeError(f"{recorder!r} left {unsent} rows unsent: the numbers would be meaningless")
     costs.sort()
     return {
         "median_us": statistics.median(costs) * 1e6,
@@ -139,6 +143,7 @@ class Server:
              "--artifacts-destination", str(root / "artifacts"), "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", "1"],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root,
+            env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -179,11 +184,11 @@ def log_metric_per_value(uri: str, steps: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes for a CI smoke run")
-    parser.add_argument("--steps", type=int, help="steps per backend (default 20000, quick 500)")
+    parser.add_argument("--steps", type=int, help="steps per backend (default 10000, quick 500)")
     parser.add_argument("--log-metric-steps", type=int, help="steps for per-value log_metric (default 50, quick 5)")
     parser.add_argument("--tracking-uri", help="use this MLflow server instead of starting one")
     args = parser.parse_args(argv)
-    steps = args.steps or (500 if args.quick else 20_000)
+    steps = args.steps or (500 if args.quick else 10_000)
     lm_steps = args.log_metric_steps or (5 if args.quick else 50)
     work = Path(tempfile.mkdtemp(prefix="paramsched-bench-"))
     warnings.simplefilter("ignore")  # MLflow/SQLAlchemy deprecation chatter

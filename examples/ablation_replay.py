@@ -16,8 +16,9 @@ Writes ``<out>/a`` and ``<out>/b`` (CSV runs).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

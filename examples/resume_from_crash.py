@@ -11,9 +11,10 @@ Run:
 
     python examples/resume_from_crash.py --steps 60 --out runs/crash
 
-It trains the uninterrupted reference in this process, then the same run in a
-child process that dies at ``--crash-at``, then resumes it in another child.
-One training process on its own (what you would run in a job):
+It trains the uninterrupted reference, then the same run in a child process
+that dies at ``--crash-at``, then resumes that run from its last checkpoint
+with a fresh model, optimizer and scheduler. One training process on its own
+(what you would run in a job):
 
     python examples/resume_from_crash.py --role train --steps 60 --out runs/crash/crashed --crash-at 40
     python examples/resume_from_crash.py --role train --steps 60 --out runs/crash/crashed --resume
@@ -105,7 +106,7 @@ def main() -> None:
     died = subprocess.run([*child, "--crash-at", str(crash_at)], timeout=600)
     assert died.returncode == CRASH_EXIT_CODE, f"the crashing run exited with {died.returncode}"
     rows_on_disk = len((crashed / "values" / "values.csv").read_text().splitlines()) - 1
-    subprocess.run([*child, "--resume"], check=True, timeout=600)
+    train(crashed, args.steps, ckpt_every, resume=True)  # as `--role train --resume` would
 
     want, got = ps.replay.load(reference / "values"), ps.replay.load(crashed / "values")
     assert got.frame.equals(want.frame), ps.replay.diff(want, got)

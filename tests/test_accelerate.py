@@ -12,7 +12,8 @@ not an LRScheduler: ``prepare`` hands it back unchanged, and with
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 import torch
@@ -146,3 +147,17 @@ def test_save_state_and_load_state_resume_the_schedule(tmp_path, attach):
     accelerator.load_state(str(tmp_path / "state"))
     assert sched.current_step == 2 and sched.current_series() == expected
     assert opt.param_groups[0]["lr"] == expected["hp/lr/g0"]
+
+
+def test_attach_on_the_prepared_optimizer_hooks_the_torch_optimizer_inside():
+    accelerator = Accelerator(cpu=True, gradient_accumulation_steps=ACCUMULATE)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.randn(BATCHES * 2, 3)), batch_size=2)
+    model, prepared, data = accelerator.prepare(model, opt, data)
+    assert prepared is not opt
+    sched = ps.ParamScheduler(prepared, SCHEDULES, UPDATES, attach=True)
+    _train(accelerator, model, prepared, data)
+    assert sched.current_step == UPDATES
+    assert opt.param_groups[0]["lr"] == sched.values_at(UPDATES)["hp/lr/g0"]

@@ -96,7 +96,7 @@ def test_an_update_skipped_by_a_grad_scaler_does_not_advance():
     model, opt, sched = _build()
     lr_sched = sched.as_lr_scheduler()
     scaler = torch.amp.GradScaler("cpu", init_scale=2.0**4)
-    for k, bad in enumerate([False, True, False]):
+    for bad in (False, True, False):
         opt.zero_grad()
         scaler.scale(model(torch.ones(2, 3)).sum()).backward()
         if bad:

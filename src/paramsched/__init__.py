@@ -41,6 +41,7 @@ from paramsched.schedules import (
     schedule_from_spec,
 )
 from paramsched.simulate import simulate
+from paramsched.torch_adapter import ParamSchedulerLR
 
 _SUBPACKAGES = ("replay", "dashboard", "recording")
 
@@ -56,6 +57,7 @@ __all__ = [
     "Linear",
     "OneCycle",
     "ParamScheduler",
+    "ParamSchedulerLR",
     "PiecewiseLinear",
     "Polynomial",
     "Product",

@@ -19,8 +19,9 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from paramsched._registry import BackendNotInstalledError
 
@@ -88,7 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, help="the HTML file to write (a .png name writes a PNG)")
     p.add_argument("--by", choices=("step", "fraction"), default="step", help="initial x axis")
     p.add_argument("--png", help="also write the comparison as a PNG image")
-    p.add_argument("--keymap", choices=("lightning", "hf"), help="read foreign logs with this key map")
+    p.add_argument(
+        "--keymap", choices=("lightning", "hf"),
+        help="read foreign logs (Lightning metrics.csv, HF logs) with this key map; "
+        "paramsched runs are read as they are",
+    )
     p.add_argument("--reference", default="0", help="the reference run: its index or name (default 0)")
     p.add_argument("--title", help="page title")
     p.add_argument("--max-points", type=int, default=2000, help="points drawn per line (default 2000)")
@@ -294,8 +299,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         print(f"wrote {out} ({len(traj.frame)} steps, {len(traj.series)} series)")
         if traj.metadata is not None:
             print(
-                f"note: a single .csv holds the values only; export to a directory to keep run.json "
-                f"(the schedule specs)", file=sys.stderr,
+                "note: a single .csv holds the values only; export to a directory to keep run.json "
+                "(the schedule specs)", file=sys.stderr,
             )
         return EXIT_OK
     folder = traj.to_csv(out, overwrite=args.overwrite)
@@ -313,9 +318,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _load(source: str, keymap: str | None) -> Any:
-    from paramsched import replay
+    from paramsched.dashboard.compare import load_source
 
-    return replay.load(source) if keymap is None else replay.load(source, keymap=keymap)
+    return load_source(source, keymap)
 
 
 if __name__ == "__main__":

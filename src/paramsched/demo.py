@@ -31,8 +31,9 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from paramsched._validate import check_positive_int, describe
 
@@ -274,7 +275,7 @@ def _library_logs_at_warning(mlflow: bool) -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, level in zip(loggers, levels):
+        for logger, level in zip(loggers, levels, strict=True):
             logger.setLevel(level)
 
 

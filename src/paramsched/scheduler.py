@@ -108,9 +108,10 @@ class ParamScheduler:
         for name, flag in (("relative", relative), ("attach", attach), ("tensors", tensors)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {name}={describe(flag)}")
-        if attach and not hasattr(optimizer, "register_step_post_hook"):
+        hook_target = unwrap_optimizer(optimizer)
+        if attach and not hasattr(hook_target, "_optimizer_step_post_hooks"):
             raise TypeError(
-                "attach=True needs an optimizer with register_step_post_hook (torch >= 2.0), "
+                "attach=True needs a torch.optim.Optimizer to hook (torch >= 2.0), "
                 f"got optimizer={describe(optimizer)}"
             )
 
@@ -136,6 +137,7 @@ class ParamScheduler:
         self._closed = False
         self._hooks: list[Any] = []
         self._attach = attach
+        self._hook_target = hook_target
         self._step = 0
         self._values = self._apply(0)
         if attach:
@@ -235,8 +237,8 @@ class ParamScheduler:
 
     def _register_hooks(self) -> None:
         self._hooks = [
-            self.optimizer.register_step_pre_hook(self._before_optimizer_step),
-            self.optimizer.register_step_post_hook(self._after_optimizer_step),
+            self._hook_target.register_step_pre_hook(self._before_optimizer_step),
+            self._hook_target.register_step_post_hook(self._after_optimizer_step),
         ]
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
@@ -422,17 +424,32 @@ class ParamScheduler:
         if self._attach and not self._closed:
             self._register_hooks()
 
-    def as_lr_scheduler(self) -> "torch.optim.lr_scheduler.LRScheduler":
-        """A ``torch.optim.lr_scheduler.LRScheduler`` that drives this scheduler."""
+    def as_lr_scheduler(self, **options: Any) -> "torch.optim.lr_scheduler.LRScheduler":
+        """A ``torch.optim.lr_scheduler.LRScheduler`` that drives this scheduler, for
+        frameworks that insist on one; ``options`` go to `ParamSchedulerLR`."""
         from paramsched.torch_adapter import ParamSchedulerLR
 
-        return ParamSchedulerLR(self)
+        return ParamSchedulerLR(self, **options)
 
     def __repr__(self) -> str:
         return (
             f"ParamScheduler(step={self._step}, total_steps={self.total_steps}, "
             f"series={self.series!r})"
         )
+
+
+def unwrap_optimizer(optimizer: Any) -> Any:
+    """The torch optimizer inside a wrapper (Accelerate's ``AcceleratedOptimizer``, ...).
+
+    Such wrappers subclass ``torch.optim.Optimizer`` without running its
+    ``__init__``, so step hooks must go on the optimizer they forward to.
+    """
+    for _ in range(4):
+        inner = getattr(optimizer, "optimizer", None)
+        if hasattr(optimizer, "_optimizer_step_post_hooks") or not isinstance(inner, torch.optim.Optimizer):
+            break
+        optimizer = inner
+    return optimizer
 
 
 def _as_float(value: Any) -> float:

@@ -36,13 +36,14 @@ the adapter's ``step()`` only refreshes ``get_last_lr()``.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
 from paramsched._validate import check_choice, describe
-from paramsched.scheduler import STATE_FORMAT, ParamScheduler, ScheduleWarning
+from paramsched.scheduler import STATE_FORMAT, ParamScheduler, ScheduleWarning, unwrap_optimizer
 
 __all__ = ["ParamSchedulerLR", "ADAPTER_STATE_FORMAT", "FOLLOW_CHOICES"]
 
@@ -73,7 +74,7 @@ class ParamSchedulerLR(LRScheduler):
                 "scheduler must be a paramsched.ParamScheduler (ps.ParamScheduler(optimizer, schedules, "
                 f"total_steps)), got a {type(scheduler).__qualname__}: scheduler={_short(scheduler)}"
             )
-        optimizer = _unwrap(scheduler.optimizer)
+        optimizer = unwrap_optimizer(scheduler.optimizer)
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(
                 "ParamSchedulerLR needs a ParamScheduler whose optimizer is a torch.optim.Optimizer, "
@@ -197,17 +198,3 @@ class ParamSchedulerLR(LRScheduler):
 def _short(value: Any) -> str:
     """``describe`` on one line (an optimizer's repr spans many)."""
     return describe(value).split("\n", 1)[0]
-
-
-def _unwrap(optimizer: Any) -> Any:
-    """The torch optimizer inside a wrapper (Accelerate's ``AcceleratedOptimizer``, ...).
-
-    Such wrappers subclass ``torch.optim.Optimizer`` without running its
-    ``__init__``, so hooks must go on the optimizer they forward to.
-    """
-    for _ in range(4):
-        inner = getattr(optimizer, "optimizer", None)
-        if hasattr(optimizer, "_optimizer_step_post_hooks") or not isinstance(inner, torch.optim.Optimizer):
-            break
-        optimizer = inner
-    return optimizer

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,7 +34,7 @@ def metadata_for(schedules: dict[str, Any], total: int, labels: list[str], **ext
         "format": FORMAT, "paramsched_version": ps.__version__, "created_at": "2026-01-01T00:00:00+00:00",
         "total_steps": total, "optimizer": "torch.optim.sgd.SGD", "relative": False,
         "schedules": {k: s.to_spec() for k, s in schedules.items()}, "overrides": {},
-        "groups": [{"index": i, "label": l, "base": {}} for i, l in enumerate(labels)],
+        "groups": [{"index": i, "label": label, "base": {}} for i, label in enumerate(labels)],
         "series": [], "rank": 0, "world_size": 1, "resumed_from_step": None,
     }
     doc.update(extra)

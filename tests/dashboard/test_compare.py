@@ -84,9 +84,9 @@ def test_planned_curve_drawn_only_where_it_differs() -> None:
     assert len(planned) == 1
     trace = planned[0]
     assert trace["line"]["dash"] == "dash"
-    shown = [step for step, y in zip(trace["customdata"], trace["y"]) if y is not None]
+    shown = [step for step, y in zip(trace["customdata"], trace["y"], strict=True) if y is not None]
     assert shown == list(range(99, 121))  # the differing steps plus one neighbour each side
-    assert all(y == schedule(step, total) for step, y in zip(trace["customdata"], trace["y"]) if y is not None)
+    assert all(y == schedule(step, total) for step, y in zip(trace["customdata"], trace["y"], strict=True) if y is not None)
 
 
 def test_relative_run_planned_values_use_group_bases() -> None:

@@ -12,9 +12,9 @@ import socket
 import socketserver
 import threading
 import time
-from typing import Any, Callable
-
 import types
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

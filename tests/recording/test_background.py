@@ -249,3 +249,41 @@ def test_interpreter_exit_flushes_an_unclosed_recorder(sink, tmp_path):
 
 def test_subclass_contract_is_the_three_hooks():
     assert {"_open", "_send", "_close_backend"} <= set(vars(BackgroundRecorder))
+
+
+def test_a_record_that_raises_has_still_taken_its_row(sink, rh, tmp_path):
+    rec = rh.TcpRecorder(sink.port, spool_dir=tmp_path, on_error="raise", retry_interval=0.05)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    sink.stop()
+    expected = _record(rec, rh, range(3))
+    rh.wait_until(lambda: rec.failing, what="failure")
+    with pytest.raises(RecorderError, match="tcp recorder: the backend failed"):
+        rec.record(3, rh.row_values(3))
+    expected.append((3, rh.row_values(3)))
+    rec.flush()
+    sink.start()
+    rh.wait_until(lambda: not rec.failing, what="recovery")
+    rec.close()
+    assert sink.received() == expected
+
+
+def test_a_backend_that_hangs_past_close_timeout_keeps_the_queue_in_the_spool(rh, tmp_path):
+    """A real hang: the backend accepts the connection but never answers."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts (in the kernel) but never replies
+    try:
+        rec = rh.TcpRecorder(silent.getsockname()[1], spool_dir=tmp_path, close_timeout=0.5, max_batch=24)
+        rec.start(rh.make_metadata(rh.SERIES_12))
+        expected = _record(rec, rh, range(50))
+        time.sleep(0.3)  # the worker is now blocked in its first send (5 s socket timeout)
+        with pytest.warns(RuntimeWarning, match=r"did not answer within close_timeout=0.5 s \(2 row\(s\) were still being sent\)"):
+            rec.close()
+        assert read_spool(rec.spool_path)[1] == expected[2:]  # all but the batch in flight
+    finally:
+        silent.close()
+    # The stuck send now fails; its rows join the spool, without a second warning.
+    rh.wait_until(lambda: not rec._thread.is_alive(), timeout=15, what="the worker to end")
+    assert sorted(read_spool(rec.spool_path)[1]) == expected

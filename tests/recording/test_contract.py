@@ -16,7 +16,7 @@ from paramsched.recording import CsvRecorder, FanOut
 def _read_csv(folder):
     with open(folder / "values.csv", newline="") as handle:
         rows = list(csv.reader(handle))
-    return [(int(r[0]), dict(zip(rows[0][1:], map(float, r[1:])))) for r in rows[1:]]
+    return [(int(r[0]), dict(zip(rows[0][1:], map(float, r[1:]), strict=True))) for r in rows[1:]]
 
 
 @pytest.fixture(params=["csv", "tcp-background", "fanout"])

@@ -20,7 +20,7 @@ def read_values(folder) -> tuple[list[str], list[tuple[int, dict[str, float]]]]:
     with open(os.path.join(folder, "values.csv"), newline="") as handle:
         reader = csv.reader(handle)
         header = next(reader)
-        rows = [(int(line[0]), dict(zip(header[1:], map(float, line[1:])))) for line in reader]
+        rows = [(int(line[0]), dict(zip(header[1:], map(float, line[1:]), strict=True))) for line in reader]
     return header, rows
 
 
@@ -124,6 +124,8 @@ def test_values_csv_path_means_its_directory(tmp_path):
         CsvRecorder(3)
     with pytest.raises(ValueError, match="flush_every must be an int >= 1, got flush_every=0"):
         CsvRecorder(tmp_path, flush_every=0)
+    with pytest.raises(ValueError, match="on_error must be one of 'warn', 'raise', got on_error='skip'"):
+        CsvRecorder(tmp_path, on_error="skip")
 
 
 def test_unwritable_directory_is_a_recorder_error(tmp_path, rh):
@@ -188,7 +190,7 @@ while True:
     complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
     rows = [line.split(",") for line in complete.splitlines()[1:]]
     assert [int(r[0]) for r in rows] == list(range(len(rows)))
-    assert all(dict(zip(["hp/lr/g0", "hp/momentum/g0", "hp/lr/head"], map(float, r[1:]))) == _expected(int(r[0])) for r in rows)
+    assert all(dict(zip(["hp/lr/g0", "hp/momentum/g0", "hp/lr/head"], map(float, r[1:]), strict=True)) == _expected(int(r[0])) for r in rows)
     # Resuming appends cleanly even if the kill cut a row in half.
     series = ["hp/lr/g0", "hp/momentum/g0", "hp/lr/head"]
     rec = CsvRecorder(tmp_path)
@@ -230,3 +232,66 @@ def test_interpreter_exit_writes_the_buffer(tmp_path):
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
     assert read_values(tmp_path)[1] == [(step, {"hp/lr/g0": step / 7}) for step in range(10)]
+
+
+def _disk_full(rec):
+    """Point the recorder's open file at /dev/full: every write now fails with ENOSPC (a real one)."""
+    saved = os.dup(rec._fd)
+    full = os.open("/dev/full", os.O_WRONLY)
+    os.dup2(full, rec._fd)
+    os.close(full)
+
+    def restore():
+        os.dup2(saved, rec._fd)
+        os.close(saved)
+
+    return restore
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_warns_once_keeps_rows_and_writes_them_when_the_disk_is_back(tmp_path, rh):
+    rec = CsvRecorder(tmp_path, flush_every=10)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    expected = []
+    for step in range(15):
+        expected.append((step, rh.row_values(step)))
+        rec.record(*expected[-1])
+    restore = _disk_full(rec)
+    with pytest.warns(RuntimeWarning, match="csv recorder: cannot write .*No space left on device.*training goes on") as caught:
+        for step in range(15, 200):
+            expected.append((step, rh.row_values(step)))
+            rec.record(*expected[-1])
+    assert len([w for w in caught if "csv recorder" in str(w.message)]) == 1
+    restore()
+    rec.close()
+    assert read_values(tmp_path)[1] == expected
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_at_close_moves_rows_to_a_spool_csv(tmp_path, rh):
+    rec = CsvRecorder(tmp_path, flush_every=1000)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    expected = [(step, rh.row_values(step)) for step in range(30)]
+    for row in expected:
+        rec.record(*row)
+    _disk_full(rec)
+    with pytest.warns(RuntimeWarning, match=r"30 row\(s\) could not be written to .*; they are in the spool file"):
+        rec.close()
+    with open(rec.spool_path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["step", *rh.SERIES_12]
+    assert [(int(r[0]), dict(zip(rows[0][1:], map(float, r[1:]), strict=True))) for r in rows[1:]] == expected
+    rec.spool_path.unlink()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_disk_full_with_raise(tmp_path, rh):
+    rec = CsvRecorder(tmp_path, flush_every=1, on_error="raise")
+    rec.start(rh.make_metadata(["hp/lr/g0"]))
+    rec.record(0, {"hp/lr/g0": 0.5})
+    restore = _disk_full(rec)
+    with pytest.raises(RecorderError, match="csv recorder: cannot write .*No space left on device"):
+        rec.record(1, {"hp/lr/g0": 0.25})
+    restore()
+    rec.close()  # the kept row is written now
+    assert read_values(tmp_path)[1] == [(0, {"hp/lr/g0": 0.5}), (1, {"hp/lr/g0": 0.25})]

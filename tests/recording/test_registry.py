@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from paramsched._registry import BackendNotInstalledError, KNOWN_PLUGINS
-from paramsched.recording import RECORDERS, CsvRecorder, Recorder, register_recorder, resolve_recorder
+from paramsched._registry import KNOWN_PLUGINS, BackendNotInstalledError
+from paramsched.recording import (
+    RECORDERS,
+    CsvRecorder,
+    Recorder,
+    register_recorder,
+    resolve_recorder,
+)
 
 
 class _Null(Recorder):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import lightning.pytorch as pl
 import pytest

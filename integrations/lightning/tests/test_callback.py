@@ -96,6 +96,7 @@ def _fit(tmp_path: Path, name: str, *, crash_at: int | None = None, ckpt_path: P
     return model, cb, Path(logger.log_dir) / "metrics.csv"
 
 
+@pytest.mark.filterwarnings("ignore:Checkpoint directory .* exists and is not empty")
 def test_fit_from_a_checkpoint_resumes_exactly(tmp_path):
     straight_model, straight_cb, straight_log = _fit(tmp_path, "straight")
 
@@ -110,7 +111,7 @@ def test_fit_from_a_checkpoint_resumes_exactly(tmp_path):
     assert cb.scheduler.current_step == 12
     # the applied values and the final weights are those of the uninterrupted run, bit for bit
     assert model.applied == straight_model.applied[4:]
-    for (name, a), (_, b) in zip(straight_model.state_dict().items(), model.state_dict().items()):
+    for (name, a), (_, b) in zip(straight_model.state_dict().items(), model.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     # every value the trainer's logger got after the resume
     straight = conf.read_metrics(straight_log)
@@ -245,3 +246,33 @@ def test_logger_recorder_follows_lightnings_log_every_n_steps_rule():
     for k in range(5):
         rec.record(k, {"hp/lr/g0": float(k)})
     assert sink.rows == [(1, {"hp/lr/g0": 1.0}), (3, {"hp/lr/g0": 3.0})]
+
+
+@pytest.mark.slow
+def test_values_go_to_an_mlflow_logger(tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    from lightning.pytorch.loggers import MLFlowLogger
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logger = MLFlowLogger(experiment_name="paramsched", tracking_uri=uri)
+    cb = ParamSchedulerCallback(SCHEDULES, overrides=OVERRIDES)
+    conf.trainer(tmp_path, [cb], max_steps=6, logger=logger).fit(conf.TinyModule(), conf.make_data())
+
+    client = mlflow.MlflowClient(uri)
+    for series in cb.scheduler.series:
+        history = {m.step: m.value for m in client.get_metric_history(logger.run_id, series)}
+        assert history == {k: cb.scheduler.values_at(k)[series] for k in range(6)}
+
+
+class _WithAdapter(conf.TinyModule):
+    def configure_optimizers(self) -> Any:
+        opt = super().configure_optimizers()
+        self.sched = ps.ParamScheduler(opt, SCHEDULES, self.trainer.estimated_stepping_batches)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": self.sched.as_lr_scheduler(), "interval": "step"}}
+
+
+def test_the_torch_adapter_works_as_a_lightning_lr_scheduler(tmp_path):
+    model = _WithAdapter()
+    conf.trainer(tmp_path, [], max_epochs=2, accumulate_grad_batches=2).fit(model, conf.make_data())
+    assert model.sched.total_steps == 4 and model.sched.current_step == 4
+    assert model.applied == [_applied(model.sched, k) for k in range(4)]

@@ -91,6 +91,8 @@ class MlflowServer:
         log = open(self.root / f"server-{self.starts}.log", "wb")
         self.starts += 1
         env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+        # MLflow 3 also starts job-runner processes (huey) that take seconds of CPU; not needed here.
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
         self.proc = subprocess.Popen(
             [str(mlflow_cli), "server", "--backend-store-uri", self.store,
              "--artifacts-destination", str(self.root / "artifacts"),

@@ -116,3 +116,13 @@ def test_raise_mode_close_while_down_keeps_the_spool(proxy, mh, tmp_path):
         rec.close()
     assert read_spool(info.value.spool_path)[1] == rows
     assert isinstance(info.value.__cause__, Exception)
+
+
+def test_source_errors_against_a_server(server, proxy):
+    with pytest.raises(LookupError, match=f"no MLflow run with run_id='{'f' * 32}' at tracking URI '{server.uri}'"):
+        MlflowSource().load(f"mlflow://{'f' * 32}?tracking_uri={server.uri}")
+    proxy.stop()
+    begin = time.monotonic()
+    with pytest.raises(ConnectionError, match=f"cannot read run 'abc' from the MLflow tracking server '{proxy.uri}'"):
+        MlflowSource().load(f"mlflow://abc?tracking_uri={proxy.uri}")
+    assert time.monotonic() - begin < 30  # not MLflow's minutes of retries

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
-import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pytest
 import torch
@@ -20,8 +20,6 @@ from paramsched_transformers import (
     decay_param_groups,
     find_param_scheduler,
 )
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 _spec = importlib.util.spec_from_file_location("_hf_helpers", Path(__file__).with_name("helpers.py"))
 helpers = importlib.util.module_from_spec(_spec)

@@ -18,8 +18,9 @@ import dataclasses
 import hashlib
 import os
 import sys
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,8 +100,9 @@ def compare(
     (a ``.png`` name writes the matplotlib version instead); ``png`` writes the
     PNG as well. ``by`` picks the initial x axis (``"step"`` or ``"fraction"``
     of the run; the page has a toggle). ``reference`` (index or run name) is
-    the run the others are compared with. ``keymap`` is passed to the sources
-    that read foreign runs (``"lightning"``, ``"hf"`` or a mapping).
+    the run the others are compared with. ``keymap`` (``"lightning"``,
+    ``"hf"`` or a mapping) reads the foreign logs among the sources; runs in
+    paramsched's own format are read as they are (see :func:`load_source`).
     ``max_points`` caps the points drawn per line (the table uses every step).
     """
     check_choice("by", by, BY_CHOICES)
@@ -138,7 +140,7 @@ def build_comparison(
     notes: list[str] = []
     runs: list[RunData] = []
     for index, (name, source) in enumerate(_progress(named, progress, "loading runs")):
-        trajectory = _load(source, keymap)
+        trajectory = load_source(source, keymap)
         runs.append(_run_data(name, index, source, trajectory, notes))
     _dedupe_names(runs)
     ref = _reference_index(reference, runs)
@@ -208,13 +210,25 @@ def _is_trajectory(obj: Any) -> bool:
     return isinstance(obj, Trajectory)
 
 
-def _load(source: Any, keymap: Any) -> Any:
+def load_source(source: Any, keymap: Any = None) -> Any:
+    """``replay.load(source)``; with a ``keymap``, it is used for the sources that need it.
+
+    A source already in paramsched's naming (a recorded run, ``hp/<key>/<group>``
+    columns) is read as it is, so paramsched runs and foreign logs (a Lightning
+    ``metrics.csv``, a Hugging Face log) can be compared in one call: a source
+    that cannot be read plainly is read again with ``keymap=``, and that
+    attempt's error is the one raised.
+    """
     if _is_trajectory(source):
         return source
     from paramsched import replay
 
-    options = {} if keymap is None else {"keymap": keymap}
-    return replay.load(source, **options)
+    if keymap is None:
+        return replay.load(source)
+    try:
+        return replay.load(source)
+    except ValueError:
+        return replay.load(source, keymap=keymap)
 
 
 def _progress(items: list[Any], enabled: bool | None, desc: str) -> Iterable[Any]:
@@ -236,9 +250,9 @@ def _default_name(source: Any, trajectory: Any, index: int) -> str:
     if not text:
         return f"run {index}"
     if "://" in text:
-        return text
+        return text.split("?", 1)[0]  # mlflow://RUN_ID, without ?tracking_uri=...
     path = Path(text)
-    if path.name == "values.csv" or path.suffix.lower() in {".csv", ".json"}:
+    if path.name == "values.csv" or path.suffix.lower() in {".csv", ".json", ".wandb"}:
         path = path.parent if path.name in {"values.csv", "run.json"} else path.with_suffix("")
     return path.name or text
 

@@ -244,7 +244,7 @@ def _planned_trace(
     keep = keep_indices(planned, max_points, extra=extra)
     y: list[float | None] = planned[keep].tolist()
     if not whole:
-        y = [value if shown[i] else None for value, i in zip(y, keep.tolist())]
+        y = [value if shown[i] else None for value, i in zip(y, keep.tolist(), strict=True)]
     steps = series.steps[keep]
     return {
         "type": "scatter",

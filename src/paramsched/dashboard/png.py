@@ -111,7 +111,7 @@ def preview_png(values: dict[str, np.ndarray], total_steps: int, out: str | os.P
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(values), 1, sharex=True, squeeze=False)[:, 0]
     steps = np.arange(total_steps)
-    for axis, (label, ys) in zip(axes, values.items()):
+    for axis, (label, ys) in zip(axes, values.items(), strict=True):
         keep = keep_indices(ys, PNG_MAX_POINTS)
         axis.plot(steps[keep], ys[keep], linewidth=1.8, color=PALETTE[0])
         axis.set_title(label, loc="left", fontsize=11)

@@ -57,8 +57,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .._validate import check_choice, check_positive_int, check_real, describe
 from .base import Recorder, RunMetadata
@@ -275,13 +276,13 @@ class BackgroundRecorder(Recorder):
         assert self._thread is not None
         self._thread.join(self.close_timeout + 1.0)
         problems: list[str] = []
+        # Rows the worker did not take (it is stuck inside the backend, or it died): keep them on disk.
+        left = self._drain_queue()
+        if left:
+            self._spool_items(left)
+            with self._cond:
+                self._done += len(left)
         if self._thread.is_alive():
-            # The worker is stuck inside the backend: keep what is left on disk.
-            left = self._drain_queue()
-            if left:
-                self._spool_items(left)
-                with self._cond:
-                    self._done += len(left)
             problems.append(
                 f"the backend did not answer within close_timeout={self.close_timeout:g} s "
                 f"({self._inflight} row(s) were still being sent)"
@@ -418,6 +419,8 @@ class BackgroundRecorder(Recorder):
             return
         self._failing = True
         where = self._where(create=True)
+        if self._state == _CLOSED:
+            return  # a send that outlived close(): close() already said so; the rows go to the spool
         if self.on_error == "raise":
             self._error = exc
             return
@@ -461,7 +464,7 @@ class BackgroundRecorder(Recorder):
                 self._spool_handle.flush()
             _, rows, times = read_spool(self._spool_path, with_times=True)
         now = time.time_ns() // 1_000_000
-        items = [(step, values, stamp or now) for (step, values), stamp in zip(rows, times)]
+        items = [(step, values, stamp or now) for (step, values), stamp in zip(rows, times, strict=True)]
         index = self._spool_sent
         while index < len(items):
             batch: list[_Item] = []

@@ -9,7 +9,8 @@ Constructors only store configuration; files, network and SDK calls start in
 from __future__ import annotations
 
 import abc
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 RunMetadata = dict[str, Any]
 """The JSON document describing a run (see ``paramsched.recording.metadata``)."""
@@ -38,7 +39,7 @@ class Recorder(abc.ABC):
     def close(self) -> None:
         """Flush and release everything; called once, at the end of the run."""
 
-    def __enter__(self) -> "Recorder":
+    def __enter__(self) -> Recorder:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -30,10 +30,11 @@ import atexit
 import json
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .._validate import check_positive_int, describe
+from .._validate import check_choice, check_positive_int, describe
 from .base import Recorder, RunMetadata
 from .errors import RecorderError
 from .metadata import utc_now
@@ -53,14 +54,27 @@ class CsvRecorder(Recorder):
         flush_every: rows buffered before they are written; 1 writes every
             row at once (nothing is lost when the process is killed).
         overwrite: let a new (not resumed) run replace a run already in ``path``.
+        on_error: what a failed write (disk full, ...) does. ``"warn"``
+            (default): training goes on; one warning; the rows stay in memory
+            and are written at the next flush that succeeds; at ``close()``,
+            rows still unwritten go to a spool CSV in the system temp dir
+            (named in a warning). ``"raise"``: :class:`RecorderError` (rows
+            are kept for the next attempt).
 
-    Errors writing the files raise :class:`RecorderError`: a CSV recorder
-    that cannot write has nowhere safer to keep the values.
+    ``start()`` always raises :class:`RecorderError` when it cannot create the
+    run directory or its files: that is a wrong path, not an outage.
     """
 
     name = "csv"
 
-    def __init__(self, path: str | os.PathLike[str], *, flush_every: int = 100, overwrite: bool = False) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_every: int = 100,
+        overwrite: bool = False,
+        on_error: str = "warn",
+    ) -> None:
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
             raise TypeError(f"path must be a directory path (str or os.PathLike), got path={describe(path)}")
         folder = Path(path)
@@ -75,10 +89,15 @@ class CsvRecorder(Recorder):
         if not isinstance(overwrite, bool):
             raise TypeError(f"overwrite must be a bool, got overwrite={describe(overwrite)}")
         self.overwrite = overwrite
+        self.on_error = check_choice("on_error", on_error, ("warn", "raise"))
         self._fd: int | None = None
         self._buffer: list[str] = []
         self._series: tuple[str, ...] = ()
         self._closed = False
+        self._warned = False
+        self._failing = False
+        self._flush_at = self.flush_every
+        self.spool_path: Path | None = None
 
     @property
     def values_path(self) -> Path:
@@ -139,21 +158,32 @@ class CsvRecorder(Recorder):
         if tuple(values) != self._series:
             values = self._reorder(values)
         self._buffer.append(f"{step},{','.join([repr(float(v)) for v in values.values()])}\n")
-        if len(self._buffer) >= self.flush_every:
+        if len(self._buffer) >= self._flush_at:
             self.flush()
 
     def flush(self) -> None:
         """Write the buffered rows with one ``os.write``."""
+        self._flush()
+
+    def _flush(self, closing: bool = False) -> None:
         if not self._buffer or self._fd is None:
             return
         data = "".join(self._buffer).encode()
         try:
+            before = os.fstat(self._fd).st_size
             _write_all(self._fd, data)
         except OSError as exc:
-            raise RecorderError(
-                "csv", f"cannot write {os.fspath(self.values_path)!r} ({len(self._buffer)} rows kept in memory): {exc}"
-            ) from exc
+            try:  # a write cut short leaves no half row behind: the retry writes every row once
+                os.ftruncate(self._fd, before)
+            except (OSError, UnboundLocalError):
+                pass
+            self._flush_at = max(2 * len(self._buffer), self.flush_every)  # back off: O(n) in all
+            if not closing or self.on_error == "raise":
+                self._write_failed(exc)
+            return
         self._buffer.clear()
+        self._flush_at = self.flush_every
+        self._failing = False
 
     def close(self) -> None:
         """Write what is buffered and close the file."""
@@ -164,10 +194,53 @@ class CsvRecorder(Recorder):
             return
         atexit.unregister(self._flush_at_exit)
         try:
-            self.flush()
+            self._flush(closing=True)  # what fails here goes to the spool, with one warning
         finally:
             os.close(self._fd)
             self._fd = None
+            if self._buffer:
+                self._spool_buffer()
+
+    def _write_failed(self, exc: OSError) -> None:
+        """Keep the rows; warn once (or raise with ``on_error="raise"``)."""
+        self._failing = True
+        message = (
+            f"cannot write {os.fspath(self.values_path)!r} ({exc}); "
+            f"{len(self._buffer)} row(s) are kept in memory and written at the next successful flush"
+        )
+        if self.on_error == "raise":
+            raise RecorderError("csv", message) from exc
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"paramsched: csv recorder: {message}; training goes on", RuntimeWarning, stacklevel=4)
+
+    def _spool_buffer(self) -> None:
+        """At close, rows the run directory refused go to a spool CSV (same format), named in a warning."""
+        from .background import default_spool_dir
+
+        rows = len(self._buffer)
+        stamp = utc_now().replace(":", "").replace("-", "")[:15]
+        spool = default_spool_dir() / f"csv-{stamp}-{os.getpid()}-{id(self):x}.csv"
+        try:
+            spool.parent.mkdir(parents=True, exist_ok=True)
+            with open(spool, "w", encoding="utf-8") as handle:
+                handle.write(",".join(("step", *self._series)) + "\n")
+                handle.write("".join(self._buffer))
+        except OSError as exc:
+            message = (
+                f"{rows} row(s) could not be written to {os.fspath(self.values_path)!r} "
+                f"nor to a spool ({exc}); they are lost"
+            )
+        else:
+            self.spool_path = spool
+            self._buffer.clear()
+            message = (
+                f"{rows} row(s) could not be written to {os.fspath(self.values_path)!r}; "
+                f"they are in the spool file {os.fspath(spool)} (same CSV format)"
+            )
+        if self.on_error == "raise":
+            raise RecorderError("csv", message)
+        warnings.warn(f"paramsched: csv recorder: {message}", RuntimeWarning, stacklevel=3)
 
     def _reorder(self, values: Mapping[str, float]) -> dict[str, float]:
         if set(values) != set(self._series):

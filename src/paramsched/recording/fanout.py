@@ -15,7 +15,8 @@ whose ``start()`` raised is not called again (its error was reported).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from .._validate import describe
 from .base import Recorder, RunMetadata

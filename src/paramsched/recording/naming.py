@@ -13,7 +13,8 @@ so that a name splits back into (key, group) unambiguously.
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 PREFIX = "hp/"
 STEP_SERIES = "hp/step"

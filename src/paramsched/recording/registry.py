@@ -13,7 +13,8 @@ True
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .._registry import BackendNotInstalledError, Registry
 from .._validate import describe

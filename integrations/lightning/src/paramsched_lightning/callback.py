@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -42,7 +43,6 @@ from paramsched import ParamScheduler, ScheduleWarning
 from paramsched._validate import check_positive_int, describe
 from paramsched.recording.base import Recorder
 from paramsched.scheduler import STATE_FORMAT
-
 from paramsched_lightning.loggers import LoggerRecorder
 
 __all__ = ["ParamSchedulerCallback"]
@@ -123,7 +123,7 @@ class ParamSchedulerCallback(Callback):
 
     # -- building -------------------------------------------------------------------
 
-    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close()
         optimizer = self._optimizer(trainer)
         scheduler = ParamScheduler(
@@ -152,7 +152,7 @@ class ParamSchedulerCallback(Callback):
         self.scheduler = scheduler
         self._trainer = trainer
 
-    def _optimizer(self, trainer: "pl.Trainer") -> torch.optim.Optimizer:
+    def _optimizer(self, trainer: pl.Trainer) -> torch.optim.Optimizer:
         optimizers = trainer.optimizers
         if self.optimizer_index >= len(optimizers):
             raise ValueError(
@@ -163,7 +163,7 @@ class ParamSchedulerCallback(Callback):
         # A LightningOptimizer forwards to the torch optimizer that holds the hooks.
         return getattr(optimizer, "_optimizer", optimizer)
 
-    def _total_steps(self, trainer: "pl.Trainer") -> int:
+    def _total_steps(self, trainer: pl.Trainer) -> int:
         if self.total_steps is not None:
             return self.total_steps
         estimated = trainer.estimated_stepping_batches
@@ -174,13 +174,13 @@ class ParamSchedulerCallback(Callback):
             )
         return int(estimated)
 
-    def _logger_recorders(self, trainer: "pl.Trainer") -> list[Recorder]:
+    def _logger_recorders(self, trainer: pl.Trainer) -> list[Recorder]:
         if not self.log_to_loggers or not trainer.loggers:
             return []
         every = self.log_every_n_steps or trainer.log_every_n_steps
         return [LoggerRecorder(lambda: trainer.loggers, every_n_steps=every)]
 
-    def _check_conflicts(self, trainer: "pl.Trainer", scheduler: ParamScheduler) -> None:
+    def _check_conflicts(self, trainer: pl.Trainer, scheduler: ParamScheduler) -> None:
         keys = {key for key, _ in scheduler.current()}
         if "lr" in keys:
             for config in trainer.lr_scheduler_configs:
@@ -232,10 +232,10 @@ class ParamSchedulerCallback(Callback):
 
     # -- the end ---------------------------------------------------------------------------
 
-    def on_train_end(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._close()
 
-    def on_exception(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule", exception: BaseException) -> None:
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         # Keep what was recorded (a resume appends to it) and detach from the optimizer.
         self._close()
 

@@ -11,7 +11,8 @@ uses for what ``training_step`` logs, so the values line up with the loss.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from paramsched._validate import check_positive_int, describe
 from paramsched.recording.base import Recorder, RunMetadata

@@ -35,7 +35,8 @@ import os
 import tempfile
 import time
 import warnings
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from paramsched._validate import check_positive_int, check_real, describe
 from paramsched.recording import BackgroundRecorder
@@ -161,7 +162,7 @@ class MlflowRecorder(BackgroundRecorder):
         assert self._backend is not None and self.run_id is not None
         metrics = [
             {"key": key, "value": value, "timestamp": stamp, "step": step}
-            for (step, values), stamp in zip(rows, times_ms)
+            for (step, values), stamp in zip(rows, times_ms, strict=True)
             for key, value in values.items()
         ]
         for start in range(0, len(metrics), MAX_METRICS_PER_CALL):

@@ -35,7 +35,6 @@ import pandas as pd
 from paramsched._validate import describe
 from paramsched.recording.naming import PREFIX, STEP_SERIES
 from paramsched.replay.trajectory import Trajectory
-
 from paramsched_mlflow.recorder import ARTIFACT_PATH
 
 __all__ = ["MlflowSource", "parse_mlflow_url"]
@@ -94,7 +93,7 @@ class MlflowSource:
             direct = _load_sqlite(uri, run_id, label)
             if direct is not None:
                 columns, metadata = direct
-                return Trajectory.from_wide(_wide(columns, label), metadata=metadata, source=label)
+                return Trajectory.from_wide(_wide(columns, label, metadata), metadata=metadata, source=label)
 
         import mlflow
         from mlflow import MlflowClient
@@ -103,6 +102,7 @@ class MlflowSource:
         uri = uri or mlflow.get_tracking_uri()
         _check_sqlite_exists(uri, run_id)
         client = MlflowClient(tracking_uri=uri)
+        _check_reachable(client, uri, run_id)
         try:
             run = client.get_run(run_id)
         except MlflowException as exc:
@@ -112,7 +112,24 @@ class MlflowSource:
         keys = _hp_keys(run.data.metrics, label, uri)
         columns = _read_history(client, run_id, keys)
         metadata = _read_metadata(client, run_id)
-        return Trajectory.from_wide(_wide(columns, label), metadata=metadata, source=label)
+        return Trajectory.from_wide(_wide(columns, label, metadata), metadata=metadata, source=label)
+
+
+def _check_reachable(client: Any, uri: str, run_id: str) -> None:
+    """Against a server, one bounded request first: MLflow's own retries take minutes to give up."""
+    from mlflow.exceptions import MlflowException
+
+    from paramsched_mlflow.recorder import _make_backend, _RestBackend
+
+    backend = _make_backend(client, uri, timeout=10.0, retries=2)
+    if not isinstance(backend, _RestBackend):
+        return
+    try:
+        backend.check_run(run_id, uri)  # LookupError for an unknown run
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") == "INVALID_PARAMETER_VALUE":
+            raise LookupError(f"no MLflow run with run_id={run_id!r} at tracking URI {uri!r}") from exc
+        raise ConnectionError(f"cannot read run {run_id!r} from the MLflow tracking server {uri!r}: {exc}") from exc
 
 
 def _hp_keys(metric_names: Any, label: str, uri: str) -> list[str]:
@@ -215,10 +232,15 @@ def _read_history(client: Any, run_id: str, keys: list[str]) -> dict[str, Column
     return columns
 
 
-def _wide(columns: dict[str, Column], label: str) -> pd.DataFrame:
-    """One column per series; a step logged twice keeps its latest value (by timestamp)."""
+def _wide(columns: dict[str, Column], label: str, metadata: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One column per series (in ``metadata["series"]`` order when known, then by name);
+    a step logged twice keeps its latest value (by timestamp)."""
+    known = metadata.get("series") if isinstance(metadata, dict) else None
+    rank = {name: i for i, name in enumerate(known)} if isinstance(known, list) else {}
+    ordered = sorted(columns, key=lambda name: (rank.get(name, len(rank)), name))
     series: list[pd.Series] = []
-    for key, (steps, values, stamps) in columns.items():
+    for key in ordered:
+        steps, values, stamps = columns[key]
         order = np.lexsort((stamps, steps))  # by step, then time: the last is the latest
         steps, values = steps[order], values[order]
         last = np.ones(len(steps), dtype=bool)

@@ -19,7 +19,8 @@ so a resumed run continues at the exact step. Its ``"learning_rate"`` log is
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 

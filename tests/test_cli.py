@@ -30,10 +30,16 @@ TOTAL = 120
 def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """Run the installed ``paramsched`` script (or ``python -m paramsched``) and capture its output."""
     command = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "paramsched"]
-    full_env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env = {**child_env(), "WANDB_MODE": "offline", "WANDB_SILENT": "true", **(env or {})}
     return subprocess.run(
         [*command, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def child_env() -> dict[str, str]:
+    """This environment without ``WANDB_SERVICE``: wandb sets it in this process for its own
+    children, and a subprocess attached to this process's W&B service wrote no run file."""
+    return {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"} | {"PYTHONWARNINGS": "ignore"}
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -74,9 +80,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     recorders: list[Any] = [f"csv:{root / 'baseline'}"]
     mlflow_recorder = wandb_recorder = None
     if importlib.util.find_spec("paramsched_mlflow") and importlib.util.find_spec("mlflow"):
+        from mlflow import MlflowClient
+
         from paramsched_mlflow import MlflowRecorder
 
         uri = f"sqlite:///{root / 'mlflow.db'}"
+        # artifacts under root too (a sqlite store's default artifact root is ./mlruns of the cwd)
+        MlflowClient(tracking_uri=uri).create_experiment("cli-test", artifact_location=(root / "artifacts").as_uri())
         mlflow_recorder = MlflowRecorder(tracking_uri=uri, experiment="cli-test", run_name="baseline", on_error="raise")
         recorders.append(mlflow_recorder)
     if importlib.util.find_spec("paramsched_wandb") and importlib.util.find_spec("wandb"):
@@ -186,7 +196,7 @@ def test_export_any_source_to_a_csv_run(runs: dict[str, str], backend: str, tmp_
     assert copy.metadata is not None and copy.metadata["schedules"] == original.metadata["schedules"]
     # the same again refuses to overwrite, unless asked
     again = cli("export", source, "-o", "copy", cwd=tmp_path)
-    assert "already exists; pass overwrite=True" in one_error_line(again)
+    assert one_error_line(again) == "'copy' already holds a CSV run; pass --overwrite to replace it"
     assert cli("export", source, "-o", "copy", "--overwrite", cwd=tmp_path).returncode == 0
 
 

@@ -52,7 +52,9 @@ def test_demo_rejects_too_few_steps(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_paramsched_demo_command(tmp_path: Path) -> None:
     command = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "paramsched"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    # Without WANDB_SERVICE: wandb sets it in this process (if another test used W&B here),
+    # and a subprocess attached to this process's W&B service wrote no run file.
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"} | {"PYTHONWARNINGS": "ignore"}
     result = subprocess.run(
         [*command, "demo", "--out", "demo", "--steps", "30"], cwd=tmp_path, env=env,
         capture_output=True, text=True, timeout=600,
@@ -72,5 +74,7 @@ def test_paramsched_demo_command(tmp_path: Path) -> None:
             assert f"  {backend}: skipped: " in out
     if "  mlflow: used" in out:
         assert (root / "mlflow.db").is_file()
+        assert list((root / "mlflow-artifacts").glob("*/artifacts/paramsched/run.json"))
+        assert not (tmp_path / "mlruns").exists()  # nothing written outside --out
     page = (root / "compare.html").read_text(encoding="utf-8")
     assert page.count('<section class="run"') == 2

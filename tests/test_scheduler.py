@@ -362,3 +362,30 @@ def test_values_follow_param_groups_replaced_by_optimizer_load_state_dict():
     opt.load_state_dict(saved)  # torch builds new group dicts here
     sched.step()
     assert opt.param_groups[0]["lr"] == 0.75
+
+
+def test_tensors_can_name_the_keys_to_hold_as_tensors():
+    opt = torch.optim.AdamW(_model().parameters(), lr=0.1)
+    ps.ParamScheduler(opt, SCHEDULES, 10, tensors=["lr", "betas.0"])
+    group = opt.param_groups[0]
+    assert isinstance(group["lr"], torch.Tensor) and isinstance(group["betas"][0], torch.Tensor)
+    assert type(group["weight_decay"]) is float
+    with pytest.raises(ValueError, match=r"tensors names keys that are not scheduled: \['eps'\]; scheduled keys: \['betas.0', 'lr', 'weight_decay'\]"):
+        ps.ParamScheduler(opt, SCHEDULES, 10, tensors=["eps"])
+    with pytest.raises(TypeError, match=r"tensors must be True, False or a list of scheduled keys, got tensors='lr'"):
+        ps.ParamScheduler(opt, SCHEDULES, 10, tensors="lr")
+
+
+def test_tensor_values_on_a_foreach_optimizer_without_capturable_are_rejected():
+    opt = torch.optim.AdamW(_model().parameters(), lr=0.1, foreach=True)
+    with pytest.raises(ValueError, match=r"lr is a tensor in param group 0 \('g0'\), which has foreach=True and capturable=False: .*pass capturable=True or foreach=False"):
+        ps.ParamScheduler(opt, {"lr": ps.Constant(0.1)}, 10, tensors=True)
+    ps.ParamScheduler(opt, {"lr": ps.Constant(0.1)}, 10)  # floats are fine
+
+
+def test_a_rejected_scheduler_leaves_the_optimizer_untouched():
+    opt = torch.optim.AdamW(_model().parameters(), lr=0.1)
+    before = [dict(g, params=None) for g in opt.param_groups]
+    with pytest.raises(ValueError, match=r"betas.0 must be in \[0, 1\)"):
+        ps.ParamScheduler(opt, {"lr": ps.Constant(0.5), "betas.0": ps.Constant(1.5)}, 10, tensors=True)
+    assert [dict(g, params=None) for g in opt.param_groups] == before

@@ -35,8 +35,8 @@ from paramsched.schedules import (
     Shift,
     Step,
     Sum,
-    Warmup,
     WarmRestarts,
+    Warmup,
     WarmupStableDecay,
     schedule_from_spec,
 )

@@ -25,7 +25,7 @@ entries take value ``i`` from ``S[sources[i]]`` (times ``B[i]`` when relative)::
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 

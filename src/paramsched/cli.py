@@ -303,7 +303,10 @@ def _cmd_export(args: argparse.Namespace) -> int:
                 "(the schedule specs)", file=sys.stderr,
             )
         return EXIT_OK
-    folder = traj.to_csv(out, overwrite=args.overwrite)
+    try:
+        folder = traj.to_csv(out, overwrite=args.overwrite)
+    except FileExistsError:
+        raise FileExistsError(f"{os.fspath(out)!r} already holds a CSV run; pass --overwrite to replace it") from None
     written = "values.csv + run.json" if traj.metadata is not None else "values.csv (no metadata)"
     print(f"wrote {folder} ({written}; {len(traj.frame)} steps, {len(traj.series)} series)")
     return EXIT_OK

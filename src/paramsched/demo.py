@@ -10,15 +10,15 @@ CPU, deterministically (``torch.manual_seed``):
    (``replay.load(baseline).schedules(keys=["lr"])``), the same beta1
    warmup, and a constant weight decay instead of the cosine.
 
-Both runs are recorded to CSV, and to MLflow (a sqlite file under the output
-folder) and W&B (offline, under the output folder) when ``paramsched-mlflow``
+Both runs are recorded to CSV, and to MLflow (a sqlite file and its artifacts
+under the output folder) and W&B (offline, under the output folder) when ``paramsched-mlflow``
 / ``paramsched-wandb`` are installed. It then checks that the replayed lr is
 bit-for-bit the baseline's, that every backend read back the same values,
 and writes the compare dashboard (HTML + PNG).
 
 >>> from paramsched.demo import run_demo
 >>> result = run_demo("paramsched-demo", steps=100, quiet=True)   # doctest: +SKIP
->>> result.html
+>>> result.html                                                   # doctest: +SKIP
 PosixPath('paramsched-demo/compare.html')
 """
 
@@ -306,6 +306,7 @@ def _recorders(name: str, csv_dir: Path, root: Path, available: set[str]) -> tup
     if "mlflow" in available:
         from paramsched_mlflow import MlflowRecorder
 
+        _mlflow_experiment(root)
         handles["mlflow"] = MlflowRecorder(
             tracking_uri=_mlflow_uri(root), experiment=EXPERIMENT, run_name=name, on_error="raise"
         )
@@ -318,6 +319,19 @@ def _recorders(name: str, csv_dir: Path, root: Path, available: set[str]) -> tup
         )
     recorders.extend(handles.values())
     return recorders, handles
+
+
+def _mlflow_experiment(root: Path) -> None:
+    """Create the demo's MLflow experiment with its artifacts under ``root``.
+
+    With a sqlite store MLflow's default artifact root is ``./mlruns`` of the
+    current directory; the demo keeps everything it writes inside ``root``.
+    """
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=_mlflow_uri(root))
+    if client.get_experiment_by_name(EXPERIMENT) is None:
+        client.create_experiment(EXPERIMENT, artifact_location=(root / "mlflow-artifacts").resolve().as_uri())
 
 
 def _wandb_settings() -> Any:

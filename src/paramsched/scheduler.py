@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -56,8 +57,13 @@ class ParamScheduler:
         attach: advance from the optimizer's step post-hook instead of manual ``step()``.
         after_end: ``"warn"`` (hold the final values, warn once) or ``"raise"`` when an
             update runs at a step >= ``total_steps``.
-        tensors: store the scheduled values as 0-d float64 tensors updated in place
-            (for ``torch.compile``d optimizer steps: no recompilation).
+        tensors: store the scheduled values as 0-d float64 tensors on the params'
+            device, updated in place (for ``torch.compile``d steps and CUDA graphs: no
+            recompilation, no recapture). ``True`` converts every scheduled key; a list
+            of keys (``["lr", "betas.0"]``) only those. torch's Adam and AdamW take
+            tensor ``lr`` and ``betas`` (with ``foreach=False``, ``fused=True`` or
+            ``capturable=True``) but read ``weight_decay`` as a number, so a compiled
+            step recompiles when a scheduled ``weight_decay`` changes.
         record_ranks: under torch.distributed, ``"zero"`` records on rank 0 only,
             ``"all"`` on every rank.
         total_steps_policy: what ``load_state_dict`` does when the checkpoint's
@@ -89,7 +95,7 @@ class ParamScheduler:
         recorders: Iterable[Recorder | str] | Recorder | str = (),
         attach: bool = False,
         after_end: str = "warn",
-        tensors: bool = False,
+        tensors: bool | Iterable[str] = False,
         record_ranks: str = "zero",
         total_steps_policy: str = "error",
     ) -> None:
@@ -105,7 +111,7 @@ class ParamScheduler:
             "total_steps_policy", total_steps_policy, TOTAL_STEPS_POLICIES
         )
         self.record_ranks = check_choice("record_ranks", record_ranks, RECORD_RANKS_CHOICES)
-        for name, flag in (("relative", relative), ("attach", attach), ("tensors", tensors)):
+        for name, flag in (("relative", relative), ("attach", attach)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be True or False, got {name}={describe(flag)}")
         hook_target = unwrap_optimizer(optimizer)
@@ -120,9 +126,12 @@ class ParamScheduler:
         self.tensors = tensors
         self.labels = group_labels(groups)
         plan = _plan.build_plan(schedules, overrides, groups, self.labels)
-        _own_scheduled_tensors(optimizer, plan, as_tensors=tensors)
+        tensor_keys = _tensor_keys(tensors, plan)
+        _check_tensor_support(groups, plan, tensor_keys)
         self._bases = [_as_float(read_target(e.target, groups[e.group_index])) for e in plan]
         _plan.check_plan(plan, self.total_steps, self._bases if relative else None)
+        # Everything is checked: from here on the optimizer's groups are changed.
+        _own_scheduled_tensors(optimizer, plan, as_tensors=tensor_keys)
         self._original_plan = plan  # as given; the plan in use may be extended on resume
         self._set_plan(plan)
         self.series = [entry.series for entry in plan]
@@ -315,7 +324,7 @@ class ParamScheduler:
         if self._recorder is not None and self._recorder_started:
             self._recorder.close()
 
-    def __enter__(self) -> "ParamScheduler":
+    def __enter__(self) -> ParamScheduler:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -424,7 +433,7 @@ class ParamScheduler:
         if self._attach and not self._closed:
             self._register_hooks()
 
-    def as_lr_scheduler(self, **options: Any) -> "torch.optim.lr_scheduler.LRScheduler":
+    def as_lr_scheduler(self, **options: Any) -> torch.optim.lr_scheduler.LRScheduler:
         """A ``torch.optim.lr_scheduler.LRScheduler`` that drives this scheduler, for
         frameworks that insist on one; ``options`` go to `ParamSchedulerLR`."""
         from paramsched.torch_adapter import ParamSchedulerLR
@@ -480,13 +489,63 @@ def _distributed_rank() -> tuple[int, int]:
     return 0, 1
 
 
-def _own_scheduled_tensors(optimizer: Any, plan: Sequence[_plan.PlanEntry], *, as_tensors: bool) -> None:
+def _tensor_keys(tensors: Any, plan: Sequence[_plan.PlanEntry]) -> frozenset[str]:
+    """The scheduled keys to hold as tensors: all for ``True``, none for ``False``, or a list."""
+    scheduled = {entry.key for entry in plan}
+    if tensors is True:
+        return frozenset(scheduled)
+    if tensors is False:
+        return frozenset()
+    if isinstance(tensors, str) or not isinstance(tensors, Iterable):
+        raise TypeError(
+            f"tensors must be True, False or a list of scheduled keys, got tensors={describe(tensors)}"
+        )
+    keys = list(tensors)
+    unknown = [key for key in keys if key not in scheduled]
+    if unknown:
+        raise ValueError(
+            f"tensors names keys that are not scheduled: {unknown}; scheduled keys: {sorted(scheduled)}"
+        )
+    return frozenset(keys)
+
+
+def _check_tensor_support(
+    groups: Sequence[Mapping[str, Any]], plan: Sequence[_plan.PlanEntry], tensor_keys: frozenset[str]
+) -> None:
+    """Reject tensor values that torch's optimizers would refuse at their first step.
+
+    Found on an H100 with torch 2.11 (benchmarks/gpu_check.py): ``foreach=True``
+    without ``capturable=True`` refuses a tensor lr, and ``fused=True`` on CUDA
+    needs float32 tensors, where paramsched keeps float64 to stay exact.
+    """
+    for entry in plan:
+        group = groups[entry.group_index]
+        if entry.key not in tensor_keys and not isinstance(read_target(entry.target, group), torch.Tensor):
+            continue
+        where = f"param group {entry.group_index} ({entry.label!r})"
+        if group.get("foreach") is True and not group.get("capturable"):
+            raise ValueError(
+                f"{entry.key} is a tensor in {where}, which has foreach=True and capturable=False: "
+                "torch's optimizers refuse that; pass capturable=True or foreach=False to the optimizer"
+            )
+        params = group.get("params") or []
+        if group.get("fused") and any(p.device.type == "cuda" for p in params):
+            raise ValueError(
+                f"{entry.key} is a tensor in {where}, which has fused=True on cuda: torch's fused "
+                "kernels need float32 tensors, and paramsched keeps float64 values to stay exact; "
+                "use capturable=True instead of fused=True, or tensors=False"
+            )
+
+
+def _own_scheduled_tensors(
+    optimizer: Any, plan: Sequence[_plan.PlanEntry], *, as_tensors: frozenset[str]
+) -> None:
     """Give every group its own tensor for each scheduled value.
 
     torch stores a tensor default (e.g. ``lr=torch.tensor(1e-3)``) as the same
     object in every group that does not set its own: updating it in place for
     one group would change the others, so shared tensors are cloned per group.
-    With ``as_tensors``, float values become 0-d float64 tensors.
+    Float values of the keys in ``as_tensors`` become 0-d float64 tensors.
     """
     counts: dict[int, int] = {}
 
@@ -509,7 +568,7 @@ def _own_scheduled_tensors(optimizer: Any, plan: Sequence[_plan.PlanEntry], *, a
             if counts.get(id(value), 0) <= 1:
                 continue
             replacement = value.detach().clone()
-        elif as_tensors:
+        elif entry.key in as_tensors:
             params = group.get("params") or []
             device = params[0].device if params else None
             replacement = torch.tensor(float(value), dtype=torch.float64, device=device)

@@ -47,6 +47,12 @@ def test_recorded_csv_runs(csv_runs: dict[str, Path], tmp_path: Path) -> None:
         assert d.reference_value == ps.Cosine(0.9, 0.5)(1, 300)
     # the logged specs rebuild exactly the applied values: no planned curve to draw
     assert not any(s.planned_differs for run in comparison.runs for s in run.series.values())
+    assert comparison.notes == []
+    # the ablation's lr is a replay of the baseline's log; its momentum has a planned curve
+    assert ablation.series["hp/lr/body"].replayed and not base.series["hp/lr/body"].replayed
+    assert ablation.series["hp/momentum/head"].planned is not None
+    assert np.all(ablation.series["hp/momentum/head"].planned == 0.9)
+    assert render_html(comparison).count('title="scheduled by replaying another run\'s log">replayed</span>') == 2
     counts = traces_by_panel(figure_dict(comparison))
     assert counts == {"lr": {"applied": 4}, "momentum": {"applied": 4, "divergence": 1}}
 

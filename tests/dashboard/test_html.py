@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,18 @@ def test_summary_table_cells(tmp_path: Path) -> None:
     s = comparison.runs[0].series["hp/lr/g0"].summary
     assert cells == ["hp/lr/g0", "100", "100", "10", "0.5", "10", format(s.final, ".6g"), "80", "reference"]
     assert f'data-value="{s.final!r}"' in row
+
+
+def test_missing_plotly_or_matplotlib_names_the_install_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from paramsched import BackendNotInstalledError
+
+    comparison = build_comparison({"a": simulated({"lr": ps.Cosine(1.0, 0.0)}, 10, ["g0"])})
+    for module in ("plotly", "plotly.offline", "plotly.subplots"):
+        monkeypatch.setitem(sys.modules, module, None)  # import raises ImportError
+    with pytest.raises(BackendNotInstalledError, match=r"the HTML dashboard needs plotly: pip install 'paramsched\[dashboard\]'"):
+        render_html(comparison)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    from paramsched.dashboard.png import write_png
+
+    with pytest.raises(BackendNotInstalledError, match=r"the PNG dashboard needs matplotlib"):
+        write_png(comparison, tmp_path / "x.png")

@@ -10,9 +10,13 @@ True
 
 from __future__ import annotations
 
+import importlib
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import ModuleType
+
+from paramsched._registry import BackendNotInstalledError
 
 _PACKAGE_DIR = "_dashboards"
 # src/paramsched/dashboard/assets.py -> the repository root is three levels above the package.
@@ -40,3 +44,14 @@ def read_text(name: str) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"no dashboard file named {name!r} in {dashboards_dir()}")
     return path.read_text(encoding="utf-8")
+
+
+def require(module: str, what: str) -> ModuleType:
+    """Import ``module`` for ``what``, or raise naming the install line (``paramsched[dashboard]``)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package = module.split(".")[0]
+        raise BackendNotInstalledError(
+            f"{what} needs {package}: pip install 'paramsched[dashboard]' (or pip install {package})"
+        ) from exc

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -43,6 +44,7 @@ class SeriesData:
     values: np.ndarray
     summary: SeriesSummary
     planned: np.ndarray | None = None  # planned values at ``steps``, when the spec is known
+    replayed: bool = False  # scheduled by a ReplaySchedule (values replayed from another run)
     divergence: Divergence | None = None  # first difference from the reference run
 
     @property
@@ -292,7 +294,7 @@ def _run_data(
         series=series,
     )
     if metadata:
-        _attach_planned(run, trajectory, notes)
+        _attach_planned(run, notes)
     return run
 
 
@@ -323,31 +325,54 @@ def _reference_index(reference: Any, runs: list[RunData]) -> int:
 # -- planned values --------------------------------------------------------------
 
 
-def _attach_planned(run: RunData, trajectory: Any, notes: list[str]) -> None:
+def _attach_planned(run: RunData, notes: list[str]) -> None:
     """The planned value of each series at each recorded step, from the specs in the metadata.
 
-    ``paramsched.replay.from_spec`` rebuilds the schedules; each is evaluated
-    as ``ParamScheduler`` applies it: ``s(min(step, total - 1), total)``,
-    times the group's base value for a ``relative`` run.
+    Each series' spec (its group's override, else the key's global schedule)
+    is rebuilt on its own, as ``paramsched.replay.from_spec`` does for a whole
+    run, and evaluated as ``ParamScheduler`` applies it:
+    ``s(min(step, total - 1), total)``, times the group's base value for a
+    ``relative`` run. A series replayed from another run (a ``ReplaySchedule``
+    spec) is marked as replayed: its plan is that run's log. A spec that
+    cannot be rebuilt becomes a note; the other series keep their planned curves.
     """
-    from paramsched.replay import from_spec
+    from paramsched.schedules import schedule_from_spec
 
-    try:
-        rebuilt = from_spec(trajectory, check=False)
-    except Exception as exc:  # noqa: BLE001 - a spec this install cannot rebuild must not stop the page
-        notes.append(f"{run.name}: no planned curves: {exc}")
-        return
-    total = rebuilt.total_steps
+    metadata = run.metadata or {}
+    schedules = metadata.get("schedules") or {}
+    overrides = metadata.get("overrides") or {}
+    relative = metadata.get("relative", False) is True
+    bases = {
+        g["label"]: g.get("base") or {}
+        for g in metadata.get("groups") or []
+        if isinstance(g, Mapping) and isinstance(g.get("label"), str)
+    }
+    total = run.total_steps
     last = total - 1
-    cache: dict[tuple[int, float, str], np.ndarray] = {}
+    built: dict[str, Any] = {}
+    cache: dict[tuple[str, float, str], np.ndarray] = {}
     for series in run.series.values():
-        try:
-            schedule = rebuilt.schedule_for(series.key, series.group)
-        except ValueError:
+        group_overrides = overrides.get(series.group) if isinstance(overrides, Mapping) else None
+        spec = (group_overrides or {}).get(series.key, schedules.get(series.key) if isinstance(schedules, Mapping) else None)
+        if not isinstance(spec, Mapping):
             continue  # the metadata does not schedule this series: nothing planned to show
+        if spec.get("type") == "ReplaySchedule":
+            series.replayed = True
+            if spec.get("compact"):
+                continue  # the metadata keeps only a digest of the replayed values
+        spec_key = json.dumps(spec, sort_keys=True, default=str)
+        if spec_key not in built:
+            try:
+                built[spec_key] = schedule_from_spec(spec)
+            except Exception as exc:  # noqa: BLE001 - a spec this install cannot rebuild must not stop the page
+                built[spec_key] = None
+                notes.append(f"{run.name}: no planned curve for {series.name}: {type(exc).__name__}: {exc}")
+        schedule = built[spec_key]
+        if schedule is None:
+            continue
         base = 1.0
-        if rebuilt.relative:
-            value = rebuilt.bases.get(series.group, {}).get(series.key)
+        if relative:
+            value = bases.get(series.group, {}).get(series.key)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 notes.append(
                     f"{run.name}: no planned curve for {series.name}: the run is relative but "
@@ -355,8 +380,7 @@ def _attach_planned(run: RunData, trajectory: Any, notes: list[str]) -> None:
                 )
                 continue
             base = float(value)
-        steps_id = hashlib.sha1(series.steps.tobytes()).hexdigest()
-        cache_key = (id(schedule), base, steps_id)
+        cache_key = (spec_key, base, hashlib.sha1(series.steps.tobytes()).hexdigest())
         if cache_key not in cache:
             try:
                 planned = [schedule(min(k, last), total) for k in series.steps.tolist()]
@@ -364,5 +388,5 @@ def _attach_planned(run: RunData, trajectory: Any, notes: list[str]) -> None:
                 notes.append(f"{run.name}: no planned curve for {series.name}: {type(exc).__name__}: {exc}")
                 continue
             values = np.asarray(planned, dtype=np.float64)
-            cache[cache_key] = values * base if rebuilt.relative else values
+            cache[cache_key] = values * base if relative else values
         series.planned = cache[cache_key]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from paramsched.dashboard.assets import read_text
+from paramsched.dashboard.assets import read_text, require
 from paramsched.dashboard.compare import Comparison, RunData, SeriesData
 from paramsched.dashboard.downsample import DEFAULT_MAX_POINTS, keep_indices
 
@@ -55,8 +55,8 @@ def write_html(
 
 def render_html(comparison: Comparison, *, by: str = "step", max_points: int = DEFAULT_MAX_POINTS) -> str:
     """The full HTML text of the comparison page."""
-    import plotly
-    from plotly.offline import get_plotlyjs
+    plotly = require("plotly", "the HTML dashboard")
+    get_plotlyjs = require("plotly.offline", "the HTML dashboard").get_plotlyjs
 
     figure = figure_dict(comparison, by=by, max_points=max_points)
     config = {
@@ -130,11 +130,11 @@ def figure_dict(comparison: Comparison, *, by: str = "step", max_points: int = D
     (the reference first): the planned curve of each series whose planned
     values differ from the applied ones (dashed), then the applied line of
     each group; last, one marker trace per non-reference run holding its
-    first divergence of each series. Every
-    trace carries ``meta = {"key", "kind", "run", "total", ...}`` and its
-    steps in ``customdata`` (the x toggle and the tests read them).
+    first divergence of each series. Every trace carries ``meta = {"key",
+    "kind", "run", "total", ...}`` and its steps in ``customdata`` (the x
+    toggle and the tests read them).
     """
-    from plotly.subplots import make_subplots
+    make_subplots = require("plotly.subplots", "the HTML dashboard").make_subplots
 
     keys = comparison.keys
     rows = len(keys)
@@ -333,8 +333,10 @@ def summary_html(comparison: Comparison) -> str:
                 attr = f' data-step="{step}"' if step is not None else ""
                 diff = f'<td class="differs"{attr}>{html.escape(series.divergence.describe(run.name, reference))}</td>'
             planned = ""
+            if series.replayed:
+                planned += ' <span class="badge" title="scheduled by replaying another run\'s log">replayed</span>'
             if series.planned_differs:
-                planned = ' <span class="badge planned" title="applied values differ from the logged spec">≠ plan</span>'
+                planned += ' <span class="badge planned" title="applied values differ from the logged spec">≠ plan</span>'
             rows.append(
                 f'<tr data-series="{html.escape(series.name)}"><td class="series">'
                 f"{html.escape(series.name)}{planned}</td>"

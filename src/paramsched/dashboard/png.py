@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from paramsched.dashboard.assets import require
 from paramsched.dashboard.compare import Comparison
 from paramsched.dashboard.downsample import keep_indices
 from paramsched.dashboard.html import PALETTE, _ordered_series
@@ -26,8 +28,7 @@ def write_png(
     comparison: Comparison, out: str | os.PathLike[str], *, by: str = "step", dpi: int = 110
 ) -> Path:
     """Write the comparison as a PNG image to ``out`` (parent folders are created)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    FigureCanvasAgg, Figure = _matplotlib()
 
     path = Path(out)
     keys = comparison.keys
@@ -97,14 +98,20 @@ def write_png(
     return path
 
 
+def _matplotlib() -> tuple[Any, Any]:
+    """matplotlib's Agg canvas and Figure classes (no pyplot, no global backend switch)."""
+    agg = require("matplotlib.backends.backend_agg", "the PNG dashboard")
+    figure = require("matplotlib.figure", "the PNG dashboard")
+    return agg.FigureCanvasAgg, figure.Figure
+
+
 def _clip(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def preview_png(values: dict[str, np.ndarray], total_steps: int, out: str | os.PathLike[str]) -> Path:
     """Plot schedule values (``{label: values per step}``) as one panel per label."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    FigureCanvasAgg, Figure = _matplotlib()
 
     path = Path(out)
     figure = Figure(figsize=(10, 2.6 * len(values) + 0.6), dpi=110, layout="constrained")

@@ -127,7 +127,8 @@ def _find_claimant(obj: Any) -> Source:
         described.append(f"{name} ({accepts})" if accepts else name)
     if isinstance(obj, (str, os.PathLike)) and not os.path.exists(obj):
         raise FileNotFoundError(f"no run at {os.fspath(obj)!r}: the path does not exist")
-    message = f"no replay source can read {describe(obj)}; registered sources: {', '.join(described) or 'none'}"
+    shown = repr(os.fspath(obj)) if isinstance(obj, (str, os.PathLike)) else describe(obj)
+    message = f"no replay source can read {shown}; registered sources: {', '.join(described) or 'none'}"
     if unavailable:
         message += f"; unavailable: {', '.join(unavailable)}"
     raise ValueError(message)

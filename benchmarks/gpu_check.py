@@ -167,36 +167,41 @@ def check_cuda_graph(device: str, warmup: int = 3, keys: tuple = tuple(SCHEDULES
         return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:300], "trace": traceback.format_exc()[:1500]}
 
 
+def _time_steps(model, opt, sched, x, device: str, repeats: int = 200) -> tuple[float, float]:
+    """Median seconds of one training step and of one ``sched.step()``."""
+
+    def train_step() -> None:
+        loss = model(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    for _ in range(20):
+        train_step()
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    train_times, sched_times = [], []
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        train_step()
+        sync()
+        t1 = time.perf_counter()
+        sched.step()
+        sync()
+        t2 = time.perf_counter()
+        train_times.append(t1 - t0)
+        sched_times.append(t2 - t1)
+    return statistics.median(train_times), statistics.median(sched_times)
+
+
 def check_overhead(device: str) -> dict:
+    """Cost of sched.step() (3 keys, floats or tensors) as a share of a small training step."""
     results = {}
     for tensors in (False, True):
         model = _model(device)
         opt = torch.optim.AdamW(model.parameters(), lr=1e-3, capturable=(device == "cuda" and tensors))
         sched = ps.ParamScheduler(opt, SCHEDULES, 10**9, tensors=tensors)
-        x = _batch(0, device)
-
-        def train_step() -> None:
-            loss = model(x).pow(2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-
-        for _ in range(20):
-            train_step()
-        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-        train_times, sched_times = [], []
-        for _ in range(200):
-            sync()
-            t0 = time.perf_counter()
-            train_step()
-            sync()
-            t1 = time.perf_counter()
-            sched.step()
-            sync()
-            t2 = time.perf_counter()
-            train_times.append(t1 - t0)
-            sched_times.append(t2 - t1)
-        train, step = statistics.median(train_times), statistics.median(sched_times)
+        train, step = _time_steps(model, opt, sched, _batch(0, device), device)
         results["tensors" if tensors else "floats"] = {
             "train_step_us": round(train * 1e6, 1),
             "sched_step_us": round(step * 1e6, 1),

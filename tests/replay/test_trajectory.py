@@ -298,3 +298,18 @@ def test_plot_without_matplotlib_names_the_pip_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"^Trajectory\.plot\(\) needs matplotlib: pip install matplotlib$"):
         make({"hp/lr/g0": [0.1]}).plot()
+
+
+def test_equals_ignores_the_order_of_the_series_but_not_their_values():
+    import pandas as pd
+
+    from paramsched.replay import Trajectory
+
+    frame = pd.DataFrame({"hp/lr/g0": [0.1, 0.2], "hp/momentum/g0": [0.9, 0.8]},
+                         index=pd.Index([0, 1], name="step"))
+    a = Trajectory.from_wide(frame)
+    b = Trajectory.from_wide(frame[["hp/momentum/g0", "hp/lr/g0"]])
+    assert a.equals(b)
+    changed = frame.copy()
+    changed.loc[1, "hp/lr/g0"] = 0.2000000000000001
+    assert not a.equals(Trajectory.from_wide(changed))

@@ -218,10 +218,11 @@ class Trajectory:
         return f"Trajectory(source={self.source!r}, {span}, series={self.series!r})"
 
     def equals(self, other: Trajectory) -> bool:
-        """Same series, same steps, values ``==`` (missing matches missing); metadata ignored."""
+        """Same series, same steps, values ``==`` (missing matches missing); metadata and
+        the order of the series ignored."""
         if not isinstance(other, Trajectory):
             raise TypeError(f"other must be a Trajectory, got other={describe(other)}")
-        return self.frame.equals(other.frame)
+        return self.frame.sort_index(axis=1).equals(other.frame.sort_index(axis=1))
 
     # -- replay ----------------------------------------------------------------
 

@@ -183,3 +183,17 @@ def test_unreachable_server_with_raise_fails_at_start(mh, tmp_path):
     rec = MlflowRecorder(tracking_uri=f"http://127.0.0.1:{port}", on_error="raise", http_retries=0, spool_dir=tmp_path)
     with pytest.raises(RecorderError, match="mlflow recorder: could not start the run"):
         rec.start(mh.make_metadata())
+
+
+def test_a_new_experiment_on_sqlite_keeps_its_artifacts_beside_the_database(sqlite_uri, mh, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    monkeypatch.chdir(tmp_path)
+    rec = MlflowRecorder(tracking_uri=sqlite_uri, experiment="beside the db")
+    _run(rec, mh, range(3))
+    client = MlflowClient(sqlite_uri)
+    artifact_uri = client.get_run(rec.run_id).info.artifact_uri
+    database_dir = Path(sqlite_uri[len("sqlite:///"):]).parent
+    assert artifact_uri.startswith((database_dir / "mlartifacts" / "beside_the_db").as_uri())
+    assert _artifact(client, rec.run_id)["series"] == mh.SERIES_12
+    assert not (tmp_path / "mlruns").exists()

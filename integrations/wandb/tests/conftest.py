@@ -36,6 +36,11 @@ _UNSET = ("WANDB_API_KEY", "WANDB_ENTITY", "WANDB_PROJECT", "WANDB_RUN_ID", "WAN
 
 
 def _apply_env(mp: pytest.MonkeyPatch, root: Path) -> None:
+    import wandb
+
+    # wandb caches its settings per process: an earlier test (of any package) that
+    # touched wandb under other settings must not decide this one's mode or directory.
+    wandb.teardown()
     for key, value in _ENV.items():
         mp.setenv(key, value)
     for key in _UNSET:

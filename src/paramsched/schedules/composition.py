@@ -252,8 +252,27 @@ class WarmRestarts(Schedule):
         return _cycle_boundaries(self.schedule, self._cycles(total_steps, period), total_steps)
 
 
+class _Wrapper(Schedule):
+    """One schedule transformed pointwise (``Scale``, ``Shift``, ``Clip``): its run-length
+    checks, phase boundaries and extension are the wrapped schedule's."""
+
+    _register = False
+    schedule: Schedule
+
+    def validate(self, total_steps: int) -> None:
+        super().validate(total_steps)
+        self.schedule.validate(total_steps)
+
+    def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
+        return self.schedule.phase_boundaries(total_steps)
+
+    def extended(self, old_total: int, new_total: int) -> Schedule | None:
+        child = self.schedule.extended(old_total, new_total)
+        return None if child is None else dataclasses.replace(self, schedule=child)
+
+
 @dataclasses.dataclass(frozen=True)
-class Scale(Schedule):
+class Scale(_Wrapper):
     """``factor * schedule(step, total_steps)``; what ``schedule * factor`` builds.
 
     >>> from paramsched.schedules import Linear, Scale
@@ -271,20 +290,9 @@ class Scale(Schedule):
     def __call__(self, step: int, total_steps: int) -> float:
         return self.factor * self.schedule(step, total_steps)
 
-    def validate(self, total_steps: int) -> None:
-        super().validate(total_steps)
-        self.schedule.validate(total_steps)
-
-    def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return self.schedule.phase_boundaries(total_steps)
-
-    def extended(self, old_total: int, new_total: int) -> Schedule | None:
-        child = self.schedule.extended(old_total, new_total)
-        return None if child is None else dataclasses.replace(self, schedule=child)
-
 
 @dataclasses.dataclass(frozen=True)
-class Shift(Schedule):
+class Shift(_Wrapper):
     """``schedule(step, total_steps) + offset``; what ``schedule + offset`` builds.
 
     >>> from paramsched.schedules import Linear, Shift
@@ -301,17 +309,6 @@ class Shift(Schedule):
 
     def __call__(self, step: int, total_steps: int) -> float:
         return self.schedule(step, total_steps) + self.offset
-
-    def validate(self, total_steps: int) -> None:
-        super().validate(total_steps)
-        self.schedule.validate(total_steps)
-
-    def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return self.schedule.phase_boundaries(total_steps)
-
-    def extended(self, old_total: int, new_total: int) -> Schedule | None:
-        child = self.schedule.extended(old_total, new_total)
-        return None if child is None else dataclasses.replace(self, schedule=child)
 
 
 class _Pair(Schedule):
@@ -374,7 +371,7 @@ class Sum(_Pair):
 
 
 @dataclasses.dataclass(frozen=True)
-class Clip(Schedule):
+class Clip(_Wrapper):
     """``schedule`` kept within ``[lo, hi]``: ``min(max(value, lo), hi)``; ``None`` = no bound.
 
     >>> from paramsched.schedules import Clip, Linear
@@ -405,17 +402,6 @@ class Clip(Schedule):
         if self.hi is not None and value > self.hi:
             return self.hi
         return value
-
-    def validate(self, total_steps: int) -> None:
-        super().validate(total_steps)
-        self.schedule.validate(total_steps)
-
-    def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return self.schedule.phase_boundaries(total_steps)
-
-    def extended(self, old_total: int, new_total: int) -> Schedule | None:
-        child = self.schedule.extended(old_total, new_total)
-        return None if child is None else dataclasses.replace(self, schedule=child)
 
 
 @dataclasses.dataclass(frozen=True)

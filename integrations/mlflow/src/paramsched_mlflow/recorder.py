@@ -36,6 +36,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from paramsched._validate import check_positive_int, check_real, describe
@@ -64,7 +65,9 @@ class MlflowRecorder(BackgroundRecorder):
         run_id: an existing run to log into (also ``"mlflow:RUN_ID"``).
         tracking_uri: default: MLflow's usual resolution (``MLFLOW_TRACKING_URI``,
             ``mlflow.set_tracking_uri``), read in ``start()``.
-        experiment: experiment name for a new run (created if missing);
+        experiment: experiment name for a new run (created if missing; with a
+            ``sqlite:///PATH`` store its artifacts go to ``mlartifacts/`` beside the
+            database file, not MLflow's default ``./mlruns`` of the current directory);
             default: MLflow's current experiment.
         run_name: name of a new run; under ``torch.distributed`` with several
             recording ranks, ``-rank<r>`` is appended.
@@ -204,7 +207,9 @@ class MlflowRecorder(BackgroundRecorder):
             found = client.get_experiment_by_name(self.experiment)
             if found is not None:
                 return found.experiment_id
-            return client.create_experiment(self.experiment)
+            return client.create_experiment(
+                self.experiment, artifact_location=_artifacts_beside_database(self.resolved_tracking_uri, self.experiment)
+            )
         env_id = os.environ.get("MLFLOW_EXPERIMENT_ID")
         env_name = os.environ.get("MLFLOW_EXPERIMENT_NAME")
         if env_id:
@@ -301,6 +306,17 @@ def _text(value: Any) -> str:
     if len(text) > PARAM_VALUE_LIMIT:
         text = text[: PARAM_VALUE_LIMIT - 3] + "..."
     return text
+
+
+def _artifacts_beside_database(tracking_uri: str | None, experiment: str) -> str | None:
+    """``file://<db dir>/mlartifacts/<experiment>`` for a ``sqlite:///`` store, else None
+    (MLflow's own default)."""
+    prefix = "sqlite:///"
+    if not tracking_uri or not tracking_uri.startswith(prefix):
+        return None
+    database = Path(tracking_uri[len(prefix):].split("?", 1)[0]).resolve()
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in experiment)
+    return (database.parent / "mlartifacts" / safe).as_uri()
 
 
 def _load_artifact_json(client: Any, run_id: str, path: str) -> dict[str, Any] | None:

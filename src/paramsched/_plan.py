@@ -122,14 +122,19 @@ def check_plan(plan: Iterable[PlanEntry], total_steps: int, bases: Sequence[floa
 
     ``bases`` (one per entry) multiply the schedule values when ``relative=True``.
     """
+    # A schedule shared by several groups is validated and evaluated once.
+    evaluated: dict[int, list[tuple[int, float]]] = {}
     for position, entry in enumerate(plan):
-        try:
-            entry.schedule.validate(total_steps)
-        except ValueError as exc:
-            raise ValueError(f"{entry.origin}: {exc}") from None
+        if id(entry.schedule) not in evaluated:
+            try:
+                entry.schedule.validate(total_steps)
+            except ValueError as exc:
+                raise ValueError(f"{entry.origin}: {exc}") from None
+            points = check_points(entry.schedule, total_steps)
+            evaluated[id(entry.schedule)] = [(step, entry.schedule(step, total_steps)) for step in points]
         factor = 1.0 if bases is None else bases[position]
-        for step in check_points(entry.schedule, total_steps):
-            value = entry.schedule(step, total_steps) * factor
+        for step, raw in evaluated[id(entry.schedule)]:
+            value = raw * factor
             problem = entry.target.check_value(value)
             if problem is not None:
                 scaled = "" if bases is None else f" (base {factor!r} x schedule)"

@@ -26,7 +26,9 @@ twice (a resumed run) keeps its last value.
 from __future__ import annotations
 
 import os
+import socket
 import urllib.parse
+import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -129,17 +131,70 @@ class WandbSource:
 
         overrides = {"base_url": options["base_url"]} if options.get("base_url") else None
         where = options.get("base_url") or "the configured W&B server"
+        _check_reachable(options.get("base_url") or _configured_base_url(), uri, float(timeout or DEFAULT_TIMEOUT))
         try:
             api = wandb.Api(timeout=int(timeout or DEFAULT_TIMEOUT) or 1, overrides=overrides)
             run = api.run(f"{entity}/{project}/{run_id}")
             return _from_api_run(run, api=api, keymap=keymap, step_column=step_column, label=uri)
         except wandb.errors.Error as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "no details"
             raise ConnectionError(
-                f"wandb source: cannot load {uri!r} from {where} ({type(exc).__name__}: "
-                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no details'}); "
-                "it needs a reachable W&B server and an API key (wandb login or WANDB_API_KEY). "
-                "An offline run needs no server: pass its wandb/offline-run-* directory instead"
+                f"wandb source: cannot load {uri!r} from {where} ({type(exc).__name__}: {first_line}); {_NEEDS}"
             ) from exc
+
+
+_NEEDS = (
+    "it needs a reachable W&B server and an API key (wandb login or WANDB_API_KEY). "
+    "An offline run needs no server: pass its wandb/offline-run-* directory instead"
+)
+
+
+def _configured_base_url() -> str | None:
+    """The server ``wandb.Api()`` would ask: ``WANDB_BASE_URL``, else wandb's settings file.
+
+    ``None`` when this wandb keeps its settings elsewhere (then nothing is checked up front).
+    """
+    try:
+        from wandb import env
+        from wandb.sdk import wandb_setup
+
+        return env.get_base_url(wandb_setup.singleton().settings.base_url)
+    except Exception:  # noqa: BLE001 - an internal of wandb moved: skip the early check
+        return None
+
+
+def _check_reachable(base_url: str | None, uri: str, timeout: float) -> None:
+    """Raise ``ConnectionError`` when nothing accepts a connection at ``base_url``.
+
+    Why check before ``wandb.Api()``: it hands each request to its ``wandb-core``
+    process, which retries a refused connection while the Python side gives up
+    after ``timeout``. In wandb 0.31 that cancelled request races with a
+    following ``wandb.teardown()``: about one teardown in ten then waits out
+    wandb-core's 10-minute idle timeout (4 in 40 here; none in 16 when the
+    interpreter's exit hook tears down instead). A server that cannot be reached
+    never gets that far. Behind a proxy the proxy decides what is reachable, so
+    nothing is checked.
+    """
+    parts = urllib.parse.urlsplit(base_url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname or _proxied(parts.scheme, parts.hostname):
+        return
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # a malformed port: let wandb report it
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        raise ConnectionError(
+            f"wandb source: cannot load {uri!r}: nothing answers at {parts.hostname}:{port} "
+            f"(the server of {base_url}: {type(exc).__name__}: {exc}); {_NEEDS}"
+        ) from exc
+
+
+def _proxied(scheme: str, host: str) -> bool:
+    if os.environ.get("WANDB__PROXIES") or os.environ.get("WANDB_HTTP_PROXY") or os.environ.get("WANDB_HTTPS_PROXY"):
+        return True
+    return scheme in urllib.request.getproxies() and not urllib.request.proxy_bypass(host)
 
 
 # -- offline -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ browser:
 	fi
 
 test: $(STAMP) browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --durations=15 $(PYTEST_ARGS)
 
 demo: $(STAMP)
 	$(VENV)/bin/paramsched demo --out $(DEMO_OUT) --steps $(DEMO_STEPS)

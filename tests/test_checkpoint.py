@@ -143,3 +143,64 @@ def test_torch_save_of_the_whole_scheduler_round_trips(tmp_path):
     loaded = torch.load(tmp_path / "sched.pt", weights_only=False)
     assert loaded.current_series() == sched.current_series()
     assert loaded.state_dict() == sched.state_dict()
+
+
+# -- torch.distributed.checkpoint's own optimizer.step() -------------------------------------
+
+
+class _ListRecorder(ps.recording.Recorder):
+    def __init__(self):
+        self.steps = []
+
+    def start(self, metadata):
+        pass
+
+    def record(self, step, values):
+        self.steps.append(step)
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_dcp_get_state_dict_on_a_fresh_optimizer_is_not_an_update(optimizer):
+    # get_state_dict() steps an optimizer without state once (zero grads, lr=0) to
+    # create that state; an attached scheduler must not count it.
+    from torch.distributed.checkpoint.state_dict import (
+        get_optimizer_state_dict,
+        get_state_dict,
+        set_optimizer_state_dict,
+    )
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 2)
+    make = {"adamw": lambda: torch.optim.AdamW(model.parameters()), "sgd": lambda: torch.optim.SGD(model.parameters(), lr=0.1)}[optimizer]
+    opt = make()
+    if optimizer == "adamw":
+        schedules = {"lr": ps.Linear(0.1, 0.0), "betas.0": ps.Linear(0.8, 0.9), "weight_decay": ps.Cosine(0.1, 0.0)}
+    else:  # SGD without momentum: its state stays empty, every step looks like a first one
+        schedules = {"lr": ps.Linear(0.1, 0.0), "weight_decay": ps.Cosine(0.1, 0.0)}
+    recorder = _ListRecorder()
+    sched = ps.ParamScheduler(opt, schedules, 10, attach=True, recorders=[recorder])
+    before = [dict(g, params=None) for g in opt.param_groups]
+    weights = model.weight.detach().clone()
+
+    _, saved = get_state_dict(model, opt)
+    get_optimizer_state_dict(model, opt)
+    fresh_opt = make()
+    fresh = ps.ParamScheduler(fresh_opt, schedules, 10, attach=True)
+    set_optimizer_state_dict(model, fresh_opt, saved)  # the load path steps a fresh optimizer too
+    assert fresh.current_step == 0
+
+    assert sched.current_step == 0 and recorder.steps == []
+    assert [dict(g, params=None) for g in opt.param_groups] == before
+    assert torch.equal(model.weight, weights)
+    if optimizer == "adamw":
+        assert opt.state  # DCP did create the state
+    for k in range(3):  # real updates still advance it, one each
+        model(torch.ones(1, 4)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        assert sched.current_step == k + 1
+    assert recorder.steps == [0, 1, 2]
+    assert opt.param_groups[0]["lr"] == ps.Linear(0.1, 0.0)(3, 10)

@@ -3,6 +3,8 @@
 - examples/torchrun_ddp.py: both ranks apply the same values at every step,
   rank 0 alone records (one CSV row per step), and a resume from rank 0's
   checkpoint, loaded by every rank, continues the uninterrupted run exactly;
+- examples/torchrun_fsdp.py: the same with FSDP2 (sharded parameters) and a
+  torch.distributed.checkpoint (DCP) checkpoint holding the scheduler;
 - Accelerate on 2 processes steps an LRScheduler twice per update; the
   ParamScheduler adapter still advances once.
 """
@@ -46,12 +48,20 @@ def _torchrun(script: Path, *args: str) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+def _has_fully_shard() -> bool:
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _ranks(out: Path) -> list[list[dict]]:
     return [[json.loads(line) for line in (out / f"rank{r}.jsonl").read_text().splitlines()] for r in (0, 1)]
 
 
-def test_two_ranks_apply_the_same_values_rank0_records_and_resume_is_exact(tmp_path):
-    example = ROOT / "examples" / "torchrun_ddp.py"
+def _check_two_ranks_and_exact_resume(example: Path, checkpoint: str, tmp_path: Path) -> None:
+    """Run ``example`` for 8 updates saving at 4, resume from ``checkpoint``, compare."""
     first, resumed = tmp_path / "first", tmp_path / "resumed"
     _torchrun(example, "--steps", "8", "--save-at", "4", "--out", str(first))
 
@@ -70,12 +80,24 @@ def test_two_ranks_apply_the_same_values_rank0_records_and_resume_is_exact(tmp_p
     for row in rank0:
         assert recorded.loc[row["step"]].to_dict() == row["values"]
 
-    _torchrun(example, "--steps", "8", "--resume", str(first / "ckpt.pt"), "--out", str(resumed))
+    _torchrun(example, "--steps", "8", "--resume", str(first / checkpoint), "--out", str(resumed))
     again0, again1 = _ranks(resumed)
     assert again0 == again1 == rank0[4:]
     assert ps.replay.load(resumed / "values").frame.equals(recorded.loc[4:])
     final, final_resumed = torch.load(first / "final.pt"), torch.load(resumed / "final.pt")
+    assert final.keys() == final_resumed.keys()
     assert all(torch.equal(final[k], final_resumed[k]) for k in final)
+
+
+def test_ddp_two_ranks_apply_the_same_values_rank0_records_and_resume_is_exact(tmp_path):
+    _check_two_ranks_and_exact_resume(ROOT / "examples" / "torchrun_ddp.py", "ckpt.pt", tmp_path)
+
+
+@pytest.mark.skipif(not _has_fully_shard(), reason="FSDP2 (fully_shard) needs torch >= 2.6")
+def test_fsdp2_two_ranks_with_a_distributed_checkpoint_resume_exactly(tmp_path):
+    _check_two_ranks_and_exact_resume(ROOT / "examples" / "torchrun_fsdp.py", "ckpt", tmp_path)
+    # a real distributed checkpoint: each rank wrote its own shard file
+    assert sorted(p.name for p in (tmp_path / "first" / "ckpt").glob("*.distcp")) == ["__0_0.distcp", "__1_0.distcp"]
 
 
 def test_accelerate_on_two_processes_advances_once_per_update(tmp_path):

@@ -2,7 +2,7 @@
 
 Each example checks its own claims (recorded == preview, resumed == uninterrupted,
 MLflow/W&B record == CSV record, ...) and exits non-zero when one fails.
-examples/torchrun_ddp.py also runs on 2 processes in tests/test_distributed.py.
+examples/torchrun_ddp.py and torchrun_fsdp.py also run on 2 processes in tests/test_distributed.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ CASES = {
     "ablation_replay": (20, (), False),
     "resume_from_crash": (12, (), True),
     "torchrun_ddp": (8, (), True),
+    "torchrun_fsdp": (8, (), True),
     "lightning_wandb": (6, ("lightning", "wandb", "paramsched_lightning"), True),
     "hf_trainer_mlflow": (6, ("transformers", "mlflow", "paramsched_transformers"), True),
 }

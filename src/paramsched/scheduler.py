@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -147,6 +148,7 @@ class ParamScheduler:
         self._hooks: list[Any] = []
         self._attach = attach
         self._hook_target = hook_target
+        self._skip_hooked_step = False
         self._step = 0
         self._values = self._apply(0)
         if attach:
@@ -251,10 +253,18 @@ class ParamScheduler:
         ]
 
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        # An optimizer without state is either before its first update or being
+        # initialised by torch.distributed.checkpoint: only then look further.
+        if not optimizer.state and _inside_dcp_optimizer_init():
+            self._skip_hooked_step = True
+            return
         if self._step >= self.total_steps and self.after_end == "raise":
             self._after_end(self._step)
 
     def _after_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self._skip_hooked_step:
+            self._skip_hooked_step = False
+            return
         self.step()
 
     # -- recording -------------------------------------------------------------------
@@ -479,6 +489,29 @@ def _as_recorder_list(recorders: Any) -> list[Any]:
             "recorders must be a recorder, a name such as 'csv:runs/a', or a list of them, "
             f"got recorders={describe(recorders)}"
         ) from None
+
+
+def _inside_dcp_optimizer_init(max_depth: int = 8) -> bool:
+    """Whether this ``optimizer.step()`` is torch.distributed.checkpoint's, not training's.
+
+    ``get_state_dict(model, optimizer)`` and ``get_optimizer_state_dict`` give an
+    optimizer without state one ``step()`` with zero gradients and ``lr=0`` (in
+    ``_init_optim_state``) so that its state exists to be saved or loaded into.
+    Counted as an update, it would advance an attached scheduler by one step and
+    record a step that never trained. Called from a step hook, so the caller of
+    ``step()`` is a few frames up.
+    """
+    frame = sys._getframe(1)
+    for _ in range(max_depth):
+        if frame is None:
+            return False
+        if frame.f_code.co_name == "_init_optim_state" and frame.f_globals.get("__name__") == _DCP_STATE_DICT_MODULE:
+            return True
+        frame = frame.f_back
+    return False
+
+
+_DCP_STATE_DICT_MODULE = "torch.distributed.checkpoint.state_dict"
 
 
 def _distributed_rank() -> tuple[int, int]:

@@ -7,6 +7,7 @@ to ``<out>/rank<r>.json``.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -53,6 +54,13 @@ def main() -> None:
         "lambda_lr_last_epoch": plain.scheduler.last_epoch,
     }
     (out / f"rank{accelerator.process_index}.json").write_text(json.dumps(result))
+    # The prepared (DDP) models hold the gloo process group: free them before
+    # end_training() destroys it, or a gloo worker thread still releasing the last
+    # collective during interpreter exit can abort the process (see torchrun_ddp.py).
+    accelerator.wait_for_everyone()
+    del model, other, opt, other_opt, data, lr_sched, plain
+    accelerator.free_memory()
+    gc.collect()
     accelerator.end_training()
 
 

@@ -148,22 +148,8 @@ def test_torch_save_of_the_whole_scheduler_round_trips(tmp_path):
 # -- torch.distributed.checkpoint's own optimizer.step() -------------------------------------
 
 
-class _ListRecorder(ps.recording.Recorder):
-    def __init__(self):
-        self.steps = []
-
-    def start(self, metadata):
-        pass
-
-    def record(self, step, values):
-        self.steps.append(step)
-
-    def close(self):
-        pass
-
-
 @pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
-def test_dcp_get_state_dict_on_a_fresh_optimizer_is_not_an_update(optimizer):
+def test_dcp_get_state_dict_on_a_fresh_optimizer_is_not_an_update(optimizer, tmp_path):
     # get_state_dict() steps an optimizer without state once (zero grads, lr=0) to
     # create that state; an attached scheduler must not count it.
     from torch.distributed.checkpoint.state_dict import (
@@ -180,8 +166,7 @@ def test_dcp_get_state_dict_on_a_fresh_optimizer_is_not_an_update(optimizer):
         schedules = {"lr": ps.Linear(0.1, 0.0), "betas.0": ps.Linear(0.8, 0.9), "weight_decay": ps.Cosine(0.1, 0.0)}
     else:  # SGD without momentum: its state stays empty, every step looks like a first one
         schedules = {"lr": ps.Linear(0.1, 0.0), "weight_decay": ps.Cosine(0.1, 0.0)}
-    recorder = _ListRecorder()
-    sched = ps.ParamScheduler(opt, schedules, 10, attach=True, recorders=[recorder])
+    sched = ps.ParamScheduler(opt, schedules, 10, attach=True, recorders=[f"csv:{tmp_path / 'run'}"])
     before = [dict(g, params=None) for g in opt.param_groups]
     weights = model.weight.detach().clone()
 
@@ -192,7 +177,8 @@ def test_dcp_get_state_dict_on_a_fresh_optimizer_is_not_an_update(optimizer):
     set_optimizer_state_dict(model, fresh_opt, saved)  # the load path steps a fresh optimizer too
     assert fresh.current_step == 0
 
-    assert sched.current_step == 0 and recorder.steps == []
+    assert sched.current_step == 0
+    assert not (tmp_path / "run").exists()  # the CSV recorder starts at its first record
     assert [dict(g, params=None) for g in opt.param_groups] == before
     assert torch.equal(model.weight, weights)
     if optimizer == "adamw":
@@ -202,5 +188,6 @@ def test_dcp_get_state_dict_on_a_fresh_optimizer_is_not_an_update(optimizer):
         opt.step()
         opt.zero_grad()
         assert sched.current_step == k + 1
-    assert recorder.steps == [0, 1, 2]
+    sched.close()
+    assert list(ps.replay.load(tmp_path / "run").frame.index) == [0, 1, 2]
     assert opt.param_groups[0]["lr"] == ps.Linear(0.1, 0.0)(3, 10)

@@ -491,10 +491,13 @@ def _as_recorder_list(recorders: Any) -> list[Any]:
         ) from None
 
 
+_DCP_STATE_DICT_MODULE = "torch.distributed.checkpoint.state_dict"
+
+
 def _inside_dcp_optimizer_init(max_depth: int = 8) -> bool:
     """Whether this ``optimizer.step()`` is torch.distributed.checkpoint's, not training's.
 
-    ``get_state_dict(model, optimizer)`` and ``get_optimizer_state_dict`` give an
+    ``get_state_dict``, ``get_optimizer_state_dict`` and ``set_state_dict`` give an
     optimizer without state one ``step()`` with zero gradients and ``lr=0`` (in
     ``_init_optim_state``) so that its state exists to be saved or loaded into.
     Counted as an update, it would advance an attached scheduler by one step and
@@ -509,9 +512,6 @@ def _inside_dcp_optimizer_init(max_depth: int = 8) -> bool:
             return True
         frame = frame.f_back
     return False
-
-
-_DCP_STATE_DICT_MODULE = "torch.distributed.checkpoint.state_dict"
 
 
 def _distributed_rank() -> tuple[int, int]:

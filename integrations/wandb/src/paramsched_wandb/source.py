@@ -131,9 +131,10 @@ class WandbSource:
 
         overrides = {"base_url": options["base_url"]} if options.get("base_url") else None
         where = options.get("base_url") or "the configured W&B server"
-        _check_reachable(options.get("base_url") or _configured_base_url(), uri, float(timeout or DEFAULT_TIMEOUT))
+        seconds = float(timeout or DEFAULT_TIMEOUT)
+        _check_reachable(options.get("base_url") or _configured_base_url(), uri, seconds)
         try:
-            api = wandb.Api(timeout=int(timeout or DEFAULT_TIMEOUT) or 1, overrides=overrides)
+            api = wandb.Api(timeout=int(seconds) or 1, overrides=overrides)
             run = api.run(f"{entity}/{project}/{run_id}")
             return _from_api_run(run, api=api, keymap=keymap, step_column=step_column, label=uri)
         except wandb.errors.Error as exc:

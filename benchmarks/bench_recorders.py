@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from paramsched.recording import CsvRecorder, Recorder
-from paramsched.recording.metadata import FORMAT, utc_now
+from paramsched.runformat import FORMAT, utc_now
 
 KEYS = ("lr", "weight_decay", "betas.0")
 GROUPS = ("g0", "g1", "head", "emb")

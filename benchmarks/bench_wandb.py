@@ -45,7 +45,7 @@ def _environment(root: str) -> None:
 
 
 def _metadata(steps: int) -> dict:
-    from paramsched.recording.metadata import FORMAT
+    from paramsched.runformat import FORMAT
 
     series = [f"hp/{k}/{g}" for k in KEYS for g in GROUPS]
     return {"format": FORMAT, "total_steps": steps, "series": series, "rank": 0, "world_size": 1}

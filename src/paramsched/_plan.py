@@ -8,8 +8,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from paramsched._validate import describe
-from paramsched.recording.naming import series_name
+from paramsched.checks import describe
+from paramsched.naming import series_name
 from paramsched.schedules import Schedule, as_schedule
 from paramsched.targets import Target, check_target_in_group, resolve_group, target_for_group
 
@@ -96,6 +96,35 @@ def build_plan(
                 check_target_in_group(target, group, index, labels[index])
             plan.append(PlanEntry(target, index, labels[index], coerced[id(value)], origin))
     return plan
+
+
+def evaluate(
+    plan: Sequence[PlanEntry], step: int, total_steps: int, bases: Sequence[float] | None = None
+) -> list[float]:
+    """The value of every entry of ``plan`` for update ``step``: what the runtime applies.
+
+    ``schedule(min(step, total_steps - 1), total_steps)``, times the entry's base
+    when ``bases`` is given (``relative=True``): a step past the end holds the
+    last update's values. A schedule shared by several entries is evaluated
+    once. ``ParamScheduler``, ``simulate`` and ``replay.rebuild`` all call this;
+    the scheduler's per-step fast path (``_apply.py``) is generated from the
+    same rule.
+
+    >>> import paramsched as ps
+    >>> plan = build_plan({"lr": ps.Linear(1.0, 0.0)}, None, [{}, {}], ["g0", "g1"], check_keys=False)
+    >>> evaluate(plan, 2, 4), evaluate(plan, 9, 4, bases=[1.0, 10.0])
+    ([0.5, 0.5], [0.25, 2.5])
+    """
+    k = step if step < total_steps else total_steps - 1
+    computed: dict[int, float] = {}
+    values = []
+    for position, entry in enumerate(plan):
+        key = id(entry.schedule)
+        value = computed.get(key)
+        if value is None:
+            value = computed[key] = entry.schedule(k, total_steps)
+        values.append(value if bases is None else value * bases[position])
+    return values
 
 
 def _key_name(key: Any) -> str:

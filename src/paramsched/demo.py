@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from paramsched._validate import check_positive_int, describe
+from paramsched.checks import check_positive_int, describe
 
 DEFAULT_STEPS = 400
 MIN_STEPS = 20

@@ -10,19 +10,27 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 
 from paramsched import _plan
 from paramsched._apply import compile_apply
-from paramsched._validate import check_choice, check_positive_int, describe
+from paramsched._torch_compat import (
+    as_float,
+    check_tensor_support,
+    distributed_rank,
+    inside_dcp_optimizer_init,
+    own_scheduled_tensors,
+    tensor_keys,
+    unwrap_optimizer,
+)
 from paramsched._version import __version__
+from paramsched.checks import check_choice, check_positive_int, describe
 from paramsched.recording.base import Recorder, RunMetadata
-from paramsched.recording.metadata import FORMAT, utc_now
+from paramsched.runformat import FORMAT, utc_now
 from paramsched.schedules import Schedule
 from paramsched.targets import group_labels, read_target
 
@@ -127,18 +135,18 @@ class ParamScheduler:
         self.tensors = tensors
         self.labels = group_labels(groups)
         plan = _plan.build_plan(schedules, overrides, groups, self.labels)
-        tensor_keys = _tensor_keys(tensors, plan)
-        _check_tensor_support(groups, plan, tensor_keys)
-        self._bases = [_as_float(read_target(e.target, groups[e.group_index])) for e in plan]
+        as_tensors = tensor_keys(tensors, plan)
+        check_tensor_support(groups, plan, as_tensors)
+        self._bases = [as_float(read_target(e.target, groups[e.group_index])) for e in plan]
         _plan.check_plan(plan, self.total_steps, self._bases if relative else None)
         # Everything is checked: from here on the optimizer's groups are changed.
-        _own_scheduled_tensors(optimizer, plan, as_tensors=tensor_keys)
+        own_scheduled_tensors(optimizer, plan, as_tensors=as_tensors)
         self._original_plan = plan  # as given; the plan in use may be extended on resume
         self._set_plan(plan)
         self.series = [entry.series for entry in plan]
         self._fingerprint = _plan.fingerprint(plan)
         self._planned_total_steps = self.total_steps
-        self._rank, self._world_size = _distributed_rank()
+        self._rank, self._world_size = distributed_rank()
         self._recorder_specs = _as_recorder_list(recorders)
         self._recorder = self._resolve_recorders()
         self._recorder_started = False
@@ -204,12 +212,7 @@ class ParamScheduler:
         self._apply_fn = compile_apply(self._slots, self._sources, len(self._schedules), self.relative)
 
     def _compute(self, step: int) -> list[float]:
-        total = self.total_steps
-        k = step if step < total else total - 1
-        computed = [schedule(k, total) for schedule in self._schedules]
-        if self.relative:
-            return [computed[i] * base for i, base in zip(self._sources, self._bases)]
-        return [computed[i] for i in self._sources]
+        return _plan.evaluate(self._plan, step, self.total_steps, self._bases if self.relative else None)
 
     def _apply(self, step: int) -> list[float]:
         total = self.total_steps
@@ -255,7 +258,7 @@ class ParamScheduler:
     def _before_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         # An optimizer without state is either before its first update or being
         # initialised by torch.distributed.checkpoint: only then look further.
-        if not optimizer.state and _inside_dcp_optimizer_init():
+        if not optimizer.state and inside_dcp_optimizer_init():
             self._skip_hooked_step = True
             return
         if self._step >= self.total_steps and self.after_end == "raise":
@@ -457,26 +460,6 @@ class ParamScheduler:
         )
 
 
-def unwrap_optimizer(optimizer: Any) -> Any:
-    """The torch optimizer inside a wrapper (Accelerate's ``AcceleratedOptimizer``, ...).
-
-    Such wrappers subclass ``torch.optim.Optimizer`` without running its
-    ``__init__``, so step hooks must go on the optimizer they forward to.
-    """
-    for _ in range(4):
-        inner = getattr(optimizer, "optimizer", None)
-        if hasattr(optimizer, "_optimizer_step_post_hooks") or not isinstance(inner, torch.optim.Optimizer):
-            break
-        optimizer = inner
-    return optimizer
-
-
-def _as_float(value: Any) -> float:
-    if isinstance(value, torch.Tensor):
-        return float(value.item())
-    return float(value)
-
-
 def _as_recorder_list(recorders: Any) -> list[Any]:
     if isinstance(recorders, (str, Recorder)):
         return [recorders]
@@ -489,128 +472,3 @@ def _as_recorder_list(recorders: Any) -> list[Any]:
             "recorders must be a recorder, a name such as 'csv:runs/a', or a list of them, "
             f"got recorders={describe(recorders)}"
         ) from None
-
-
-_DCP_STATE_DICT_MODULE = "torch.distributed.checkpoint.state_dict"
-
-
-def _inside_dcp_optimizer_init(max_depth: int = 8) -> bool:
-    """Whether this ``optimizer.step()`` is torch.distributed.checkpoint's, not training's.
-
-    ``get_state_dict``, ``get_optimizer_state_dict`` and ``set_state_dict`` give an
-    optimizer without state one ``step()`` with zero gradients and ``lr=0`` (in
-    ``_init_optim_state``) so that its state exists to be saved or loaded into.
-    Counted as an update, it would advance an attached scheduler by one step and
-    record a step that never trained. Called from a step hook, so the caller of
-    ``step()`` is a few frames up.
-    """
-    frame = sys._getframe(1)
-    for _ in range(max_depth):
-        if frame is None:
-            return False
-        if frame.f_code.co_name == "_init_optim_state" and frame.f_globals.get("__name__") == _DCP_STATE_DICT_MODULE:
-            return True
-        frame = frame.f_back
-    return False
-
-
-def _distributed_rank() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
-def _tensor_keys(tensors: Any, plan: Sequence[_plan.PlanEntry]) -> frozenset[str]:
-    """The scheduled keys to hold as tensors: all for ``True``, none for ``False``, or a list."""
-    scheduled = {entry.key for entry in plan}
-    if tensors is True:
-        return frozenset(scheduled)
-    if tensors is False:
-        return frozenset()
-    if isinstance(tensors, str) or not isinstance(tensors, Iterable):
-        raise TypeError(
-            f"tensors must be True, False or a list of scheduled keys, got tensors={describe(tensors)}"
-        )
-    keys = list(tensors)
-    unknown = [key for key in keys if key not in scheduled]
-    if unknown:
-        raise ValueError(
-            f"tensors names keys that are not scheduled: {unknown}; scheduled keys: {sorted(scheduled)}"
-        )
-    return frozenset(keys)
-
-
-def _check_tensor_support(
-    groups: Sequence[Mapping[str, Any]], plan: Sequence[_plan.PlanEntry], tensor_keys: frozenset[str]
-) -> None:
-    """Reject tensor values that torch's optimizers would refuse at their first step.
-
-    Found on an H100 with torch 2.11 (benchmarks/gpu_check.py): ``foreach=True``
-    without ``capturable=True`` refuses a tensor lr, and ``fused=True`` on CUDA
-    needs float32 tensors, where paramsched keeps float64 to stay exact.
-    """
-    for entry in plan:
-        group = groups[entry.group_index]
-        if entry.key not in tensor_keys and not isinstance(read_target(entry.target, group), torch.Tensor):
-            continue
-        where = f"param group {entry.group_index} ({entry.label!r})"
-        if group.get("foreach") is True and not group.get("capturable"):
-            raise ValueError(
-                f"{entry.key} is a tensor in {where}, which has foreach=True and capturable=False: "
-                "torch's optimizers refuse that; pass capturable=True or foreach=False to the optimizer"
-            )
-        params = group.get("params") or []
-        if group.get("fused") and any(p.device.type == "cuda" for p in params):
-            raise ValueError(
-                f"{entry.key} is a tensor in {where}, which has fused=True on cuda: torch's fused "
-                "kernels need float32 tensors, and paramsched keeps float64 values to stay exact; "
-                "use capturable=True instead of fused=True, or tensors=False"
-            )
-
-
-def _own_scheduled_tensors(
-    optimizer: Any, plan: Sequence[_plan.PlanEntry], *, as_tensors: frozenset[str]
-) -> None:
-    """Give every group its own tensor for each scheduled value.
-
-    torch stores a tensor default (e.g. ``lr=torch.tensor(1e-3)``) as the same
-    object in every group that does not set its own: updating it in place for
-    one group would change the others, so shared tensors are cloned per group.
-    Float values of the keys in ``as_tensors`` become 0-d float64 tensors.
-    """
-    counts: dict[int, int] = {}
-
-    def count(value: Any) -> None:
-        for item in value if isinstance(value, (tuple, list)) else (value,):
-            if isinstance(item, torch.Tensor):
-                counts[id(item)] = counts.get(id(item), 0) + 1
-
-    for value in getattr(optimizer, "defaults", {}).values():
-        count(value)
-    for group in optimizer.param_groups:
-        for key, value in group.items():
-            if key != "params":
-                count(value)
-
-    for entry in plan:
-        group = optimizer.param_groups[entry.group_index]
-        value = read_target(entry.target, group)
-        if isinstance(value, torch.Tensor):
-            if counts.get(id(value), 0) <= 1:
-                continue
-            replacement = value.detach().clone()
-        elif entry.key in as_tensors:
-            params = group.get("params") or []
-            device = params[0].device if params else None
-            replacement = torch.tensor(float(value), dtype=torch.float64, device=device)
-        else:
-            continue
-        field, index = entry.target.field, entry.target.index
-        if index is None:
-            group[field] = replacement
-        else:
-            items = list(group[field])
-            items[index] = replacement
-            group[field] = type(group[field])(items) if isinstance(group[field], list) else tuple(items)

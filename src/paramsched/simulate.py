@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from paramsched import _plan
-from paramsched._validate import check_positive_int, describe
+from paramsched.checks import check_positive_int, describe
 from paramsched.targets import group_labels, read_target
 
 
@@ -46,15 +46,9 @@ def simulate(
     if relative:
         bases = [float(read_target(e.target, group_dicts[e.group_index])) for e in plan]
     _plan.check_plan(plan, total_steps, bases)
-    columns = {}
-    for position, entry in enumerate(plan):
-        schedule = entry.schedule
-        if bases is None:
-            values = [schedule(k, total_steps) for k in range(total_steps)]
-        else:
-            base = bases[position]
-            values = [schedule(k, total_steps) * base for k in range(total_steps)]
-        columns[entry.series] = np.asarray(values, dtype=np.float64)
+    rows = [_plan.evaluate(plan, k, total_steps, bases) for k in range(total_steps)]
+    matrix = np.asarray(rows, dtype=np.float64).reshape(total_steps, len(plan))
+    columns = {entry.series: matrix[:, i] for i, entry in enumerate(plan)}
     return pd.DataFrame(columns, index=pd.RangeIndex(total_steps, name="step"))
 
 

@@ -11,8 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from paramsched._validate import describe
-from paramsched.recording.naming import check_key_name, group_label
+from paramsched.checks import describe
+from paramsched.naming import check_key_name, group_label
 
 # field -> (low, high, high_inclusive, wording) for the keys torch optimizers know.
 _RANGES: dict[str, tuple[float, float, bool, str]] = {

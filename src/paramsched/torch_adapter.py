@@ -42,8 +42,9 @@ from typing import Any
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
-from paramsched._validate import check_choice, describe
-from paramsched.scheduler import STATE_FORMAT, ParamScheduler, ScheduleWarning, unwrap_optimizer
+from paramsched._torch_compat import unwrap_optimizer
+from paramsched.checks import check_choice, describe
+from paramsched.scheduler import STATE_FORMAT, ParamScheduler, ScheduleWarning
 
 __all__ = ["ParamSchedulerLR", "ADAPTER_STATE_FORMAT", "FOLLOW_CHOICES"]
 

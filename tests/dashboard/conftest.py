@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import paramsched as ps
-from paramsched.recording.metadata import FORMAT
 from paramsched.replay.trajectory import Trajectory
+from paramsched.runformat import FORMAT
 
 XSS = "<script>alert(1)</script>"
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from paramsched.recording import BackgroundRecorder
-from paramsched.recording.metadata import FORMAT, utc_now
+from paramsched.runformat import FORMAT, utc_now
 
 
 def make_metadata(series: list[str], *, total_steps: int = 100, resumed_from_step: int | None = None) -> dict[str, Any]:

@@ -139,7 +139,7 @@ def test_unwritable_directory_is_a_recorder_error(tmp_path, rh):
 _KILL_SCRIPT = """
 import sys, time
 from paramsched.recording import CsvRecorder
-from paramsched.recording.metadata import FORMAT
+from paramsched.runformat import FORMAT
 series = ["hp/lr/g0", "hp/momentum/g0", "hp/lr/head"]
 rec = CsvRecorder(sys.argv[1], flush_every=int(sys.argv[2]))
 rec.start({{"format": FORMAT, "series": series, "resumed_from_step": None}})

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from paramsched.recording.metadata import FORMAT
+from paramsched.runformat import FORMAT
 
 
 def write_run(folder: Path, text: str, metadata: dict | None = None) -> Path:

@@ -9,7 +9,7 @@ import torch
 
 import paramsched as ps
 from paramsched.recording.csv import CsvRecorder
-from paramsched.replay import from_spec, load
+from paramsched.replay import load, rebuild
 
 TOTAL = 60
 
@@ -64,7 +64,7 @@ def test_recorded_run_reads_back_equal_to_what_the_optimizer_saw(tmp_path):
     for k in range(TOTAL):
         assert {s: traj.frame.at[k, s] for s in traj.series} == seen[k]
     assert traj.metadata["total_steps"] == TOTAL and traj.total_steps == TOTAL
-    rebuilt = from_spec(traj)
+    rebuilt = rebuild(traj)
     assert rebuilt.ok, rebuilt.report()
     assert rebuilt.schedules["lr"] == schedules()["lr"]
     assert rebuilt.overrides == {"head": {"lr": OVERRIDES["head"]["lr"]}}
@@ -104,7 +104,7 @@ def test_exact_resumption_from_a_checkpoint_with_replayed_schedules(tmp_path):
 
 
 def test_crash_and_resume_with_rebuilt_schedules(tmp_path):
-    """A run dies after step 38 (checkpoint at 30); from_spec() rebuilds its schedules from the log's
+    """A run dies after step 38 (checkpoint at 30); rebuild() rebuilds its schedules from the log's
     metadata, the checkpoint loads strictly, recording resumes into the same directory, and the
     final log equals an uninterrupted run's at every step."""
     opt_ref = make_optimizer()
@@ -121,7 +121,7 @@ def test_crash_and_resume_with_rebuilt_schedules(tmp_path):
     crashed = load(folder)
     assert crashed.frame.index.tolist() == list(range(39))
 
-    rebuilt = from_spec(crashed)
+    rebuilt = rebuild(crashed)
     assert rebuilt.ok, rebuilt.report()
     opt2 = make_optimizer()
     resumed = ps.ParamScheduler(opt2, **rebuilt.scheduler_kwargs(), recorders=[f"csv:{folder}"])
@@ -143,7 +143,7 @@ def test_relative_run_rebuilds_with_base_values(tmp_path):
         seen = run(sched, opt, 0, 20)
     traj = load(tmp_path / "r")
     assert traj.frame.at[0, "hp/lr/head"] == 2e-3 and seen[0]["hp/lr/head"] == 2e-3
-    rebuilt = from_spec(traj)
+    rebuilt = rebuild(traj)
     assert rebuilt.ok and rebuilt.relative and rebuilt.bases["head"]["lr"] == 2e-3
 
 
@@ -186,29 +186,29 @@ def test_rebuild_reports_mismatches_and_errors(tmp_path):
     lines[41] = ",".join(row)
     path.write_text("\n".join(lines) + "\n")
     traj = load(tmp_path / "a")
-    rebuilt = from_spec(traj)
+    rebuilt = rebuild(traj)
     assert not rebuilt.ok and len(rebuilt.mismatches) == 1
     m = rebuilt.mismatches[0]
     assert (m.series, m.step, m.expected, m.recorded) == ("hp/lr/head", 40, recorded, recorded * 2)
     assert rebuilt.report() == f"hp/lr/head: at step 40 the schedule gives {recorded!r} but the log has {recorded * 2!r}"
-    unchecked = from_spec(traj, check=False)
+    unchecked = rebuild(traj, check=False)
     assert not unchecked.checked and not unchecked.ok and unchecked.mismatches == ()
 
     with pytest.raises(ValueError, match=r"no run metadata to rebuild the schedules from \(metadata=None\)"):
-        from_spec(traj.with_groups({"head": "top"}))
+        rebuild(traj.with_groups({"head": "top"}))
     meta = dict(traj.metadata, schedules={"lr": {"type": "NoSuchSchedule"}})
     from paramsched.replay import Trajectory
 
     with pytest.raises(ValueError, match=r"metadata schedules\['lr'\] cannot be rebuilt: spec type must be one of"):
-        from_spec(Trajectory(traj.frame, meta, "x"))
+        rebuild(Trajectory(traj.frame, meta, "x"))
     extra = traj.frame.assign(**{"hp/momentum/g0": 0.9})
-    report = from_spec(Trajectory(extra, traj.metadata, "x"))
+    report = rebuild(Trajectory(extra, traj.metadata, "x"))
     assert [str(m) for m in report.mismatches] == [
         "hp/lr/head: at step 40 the schedule gives " + repr(recorded) + " but the log has " + repr(recorded * 2),
         "hp/momentum/g0: the metadata has no schedule for key 'momentum' (group 'g0')",
     ]
     with pytest.raises(TypeError, match=r"traj must be a Trajectory"):
-        from_spec(pd.DataFrame())
+        rebuild(pd.DataFrame())
 
 
 @pytest.mark.parametrize("interpolation", ["nearest", "linear"])
@@ -261,3 +261,17 @@ def test_a_long_replayed_series_is_a_digest_in_run_metadata_and_fingerprints():
     # short series keep their values: the spec still rebuilds them
     short = ReplaySchedule(values[:10])
     assert ps.schedule_from_spec(short.to_spec(compact=True)) == short
+
+
+def test_from_spec_is_a_deprecated_name_of_rebuild(tmp_path):
+    from paramsched.replay import from_spec
+
+    traj = ps.replay.load(pd.DataFrame({"step": [0, 1], "hp/lr/g0": [1.0, 0.5]}))
+    traj = ps.replay.Trajectory(traj.frame, {
+        "format": "paramsched.run/1", "total_steps": 2, "relative": False,
+        "schedules": {"lr": ps.Linear(1.0, 0.0).to_spec()}, "overrides": {},
+        "groups": [{"index": 0, "label": "g0", "base": {"lr": 1.0}}], "series": ["hp/lr/g0"],
+    }, "two steps")
+    with pytest.warns(DeprecationWarning, match=r"from_spec\(traj\) is now paramsched.replay.rebuild\(traj\)"):
+        old = from_spec(traj)
+    assert old == rebuild(traj) and old.ok

@@ -33,6 +33,7 @@ from paramsched.schedules import (
     PiecewiseLinear,
     Polynomial,
     Product,
+    ReplaySchedule,
     Scale,
     Schedule,
     Sequence,
@@ -194,6 +195,10 @@ def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
         return st.builds(
             Warmup, leaf(total), durations(total), reals, st.sampled_from(["linear", "cosine"])
         )
+    if kind == "ReplaySchedule":
+        recorded = st.lists(reals, min_size=total, max_size=total)
+        return st.builds(lambda values, gaps: ReplaySchedule(values, gaps=gaps, after_end="hold"),
+                         recorded, st.sampled_from(["error", "previous", "linear"]))
     raise AssertionError(f"no strategy for {kind}: add one when adding a schedule type")
 
 
@@ -217,7 +222,8 @@ def cases(draw, kind: str) -> tuple[Schedule, int]:
 def test_every_schedule_type_has_a_strategy():
     expected = {
         "Constant", "Linear", "Cosine", "Exponential", "Polynomial", "Step", "InverseSqrt",
-        "OneCycle", "PiecewiseLinear", "WarmupStableDecay", "FunctionSchedule", *COMPOSITIONS,
+        "OneCycle", "PiecewiseLinear", "WarmupStableDecay", "FunctionSchedule", "ReplaySchedule",
+        *COMPOSITIONS,
     }  # fmt: skip
     assert set(KINDS) == expected
     for kind in KINDS:
@@ -240,7 +246,7 @@ def bounds(s: Schedule, total: int) -> tuple[float, float]:
     elif isinstance(s, Step):
         candidates = [s.value * s.gamma**k for k in range(len(s.milestones) + 1)]
     elif isinstance(s, InverseSqrt):
-        from paramsched._validate import resolve_duration
+        from paramsched.schedules._validate import resolve_duration
 
         w = resolve_duration(s.warmup, total)
         candidates = [s.start, s.peak, s.peak * math.sqrt(w / total)]
@@ -274,6 +280,8 @@ def bounds(s: Schedule, total: int) -> tuple[float, float]:
         candidates = [clamp(lo), clamp(hi)]
     elif isinstance(s, Warmup):
         candidates = [s.start, *bounds(s.schedule, total)]
+    elif isinstance(s, ReplaySchedule):
+        candidates = list(s.values)
     else:
         raise AssertionError(f"no bounds for {s!r}")
     return min(candidates), max(candidates)
@@ -435,7 +443,7 @@ def test_onecycle_rises_then_falls(data):
 @given(data=st.data())
 def test_inverse_sqrt_warms_up_then_decays_continuously(data):
     s, total = data.draw(cases("InverseSqrt"))
-    from paramsched._validate import resolve_duration
+    from paramsched.schedules._validate import resolve_duration
 
     w = resolve_duration(s.warmup, total)
     values = [s(k, total) for k in range(total + 1)]
@@ -490,7 +498,7 @@ def test_sequence_of_matching_shapes_is_continuous(shape, total, data, a, b, c):
 @given(data=st.data())
 def test_warmup_wrapper_joins_its_schedule_continuously(data):
     s, total = data.draw(cases("Warmup"))
-    from paramsched._validate import resolve_duration
+    from paramsched.schedules._validate import resolve_duration
 
     w = resolve_duration(s.steps, total)
     child = s.schedule

@@ -23,6 +23,7 @@ from paramsched.schedules import (
     PiecewiseLinear,
     Polynomial,
     Product,
+    ReplaySchedule,
     Scale,
     Schedule,
     Sequence,
@@ -32,9 +33,11 @@ from paramsched.schedules import (
     WarmRestarts,
     Warmup,
     WarmupStableDecay,
+    _math,
     composition,
     function,
     presets,
+    replayed,
     schedule_from_spec,
     schedule_types,
 )
@@ -61,6 +64,7 @@ CATALOGUE = [
     Clip(Linear(2.0, -1.0), lo=0.0, hi=1.0),
     Warmup(Cosine(1.0, 0.0), steps=10, start=0.1, shape="cosine"),
     FunctionSchedule(operator.truediv),
+    ReplaySchedule([0.3, 0.2, 0.1], steps=[0, 5, 10], gaps="linear", after_end="hold"),
     Warmup(Sequence([WarmupStableDecay(1.0) * 2.0, Cyclic(Step(1.0, [2]), 5)], [0.5]), 0.1),
 ]
 
@@ -147,13 +151,15 @@ def test_package_exports():
         "Schedule", "schedule_from_spec", "schedule_types", "Constant", "Linear", "Cosine",
         "Exponential", "Polynomial", "Step", "InverseSqrt", "OneCycle", "PiecewiseLinear",
         "WarmupStableDecay", "Sequence", "Cyclic", "WarmRestarts", "Scale", "Shift", "Product",
-        "Sum", "Clip", "Warmup", "FunctionSchedule", "as_schedule",
+        "Sum", "Clip", "Warmup", "FunctionSchedule", "ReplaySchedule", "as_schedule",
     }  # fmt: skip
     assert set(schedules_pkg.__all__) == expected
     assert all(hasattr(schedules_pkg, name) for name in expected)
 
 
-@pytest.mark.parametrize("module", [schedules_pkg, presets, composition, function], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [schedules_pkg, presets, composition, function, replayed, _math], ids=lambda m: m.__name__
+)
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

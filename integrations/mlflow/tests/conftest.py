@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from paramsched.recording.metadata import FORMAT, utc_now
+from paramsched.runformat import FORMAT, utc_now
 
 SERIES_12 = [f"hp/{key}/{group}" for key in ("lr", "weight_decay", "betas.0") for group in ("g0", "g1", "head", "emb")]
 # Values that break any path that is not exact: subnormals, the largest float,

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from paramsched.recording.metadata import FORMAT
-from paramsched.recording.naming import series_name
+from paramsched.naming import series_name
+from paramsched.runformat import FORMAT
 
 KEYS = ("lr", "weight_decay", "betas.0")
 GROUPS = ("g0", "head", "blocks/0", "emb 1")

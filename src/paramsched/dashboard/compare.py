@@ -15,8 +15,6 @@ PosixPath('compare.html')
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -25,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from paramsched._validate import check_choice, check_positive_int, describe
+from paramsched.checks import check_choice, check_positive_int, describe
 from paramsched.dashboard.downsample import DEFAULT_MAX_POINTS
 from paramsched.dashboard.summary import Divergence, SeriesSummary, first_divergence, summarize
-from paramsched.recording.naming import parse_series_name
+from paramsched.naming import parse_series_name
 
 BY_CHOICES = ("step", "fraction")
 
@@ -294,7 +292,7 @@ def _run_data(
         series=series,
     )
     if metadata:
-        _attach_planned(run, notes)
+        _attach_planned(run, trajectory, notes)
     return run
 
 
@@ -325,68 +323,37 @@ def _reference_index(reference: Any, runs: list[RunData]) -> int:
 # -- planned values --------------------------------------------------------------
 
 
-def _attach_planned(run: RunData, notes: list[str]) -> None:
+def _attach_planned(run: RunData, trajectory: Any, notes: list[str]) -> None:
     """The planned value of each series at each recorded step, from the specs in the metadata.
 
-    Each series' spec (its group's override, else the key's global schedule)
-    is rebuilt on its own, as ``paramsched.replay.from_spec`` does for a whole
-    run, and evaluated as ``ParamScheduler`` applies it:
-    ``s(min(step, total - 1), total)``, times the group's base value for a
-    ``relative`` run. A series replayed from another run (a ``ReplaySchedule``
-    spec) is marked as replayed: its plan is that run's log. A spec that
-    cannot be rebuilt becomes a note; the other series keep their planned curves.
+    The run's schedules are rebuilt with ``paramsched.replay.rebuild`` (never
+    importing a function the log names) and evaluated as ``ParamScheduler``
+    applies them. A series replayed from another run (a ``ReplaySchedule``
+    spec) is marked as replayed: its plan is that run's log. A series whose
+    schedule cannot be rebuilt gets a note saying why; the others keep their
+    planned curves.
     """
-    from paramsched.schedules import schedule_from_spec
+    from paramsched.replay.rebuild import rebuild
 
+    try:
+        rebuilt = rebuild(trajectory, check=False, strict=False)
+    except ValueError as exc:
+        notes.append(f"{run.name}: no planned curves: {exc}")
+        return
     metadata = run.metadata or {}
-    schedules = metadata.get("schedules") or {}
-    overrides = metadata.get("overrides") or {}
-    relative = metadata.get("relative", False) is True
-    bases = {
-        g["label"]: g.get("base") or {}
-        for g in metadata.get("groups") or []
-        if isinstance(g, Mapping) and isinstance(g.get("label"), str)
-    }
-    total = run.total_steps
-    last = total - 1
-    built: dict[str, Any] = {}
-    cache: dict[tuple[str, float, str], np.ndarray] = {}
+    specs = metadata.get("schedules") if isinstance(metadata.get("schedules"), Mapping) else {}
+    overrides = metadata.get("overrides") if isinstance(metadata.get("overrides"), Mapping) else {}
     for series in run.series.values():
-        group_overrides = overrides.get(series.group) if isinstance(overrides, Mapping) else None
-        spec = (group_overrides or {}).get(series.key, schedules.get(series.key) if isinstance(schedules, Mapping) else None)
-        if not isinstance(spec, Mapping):
-            continue  # the metadata does not schedule this series: nothing planned to show
-        if spec.get("type") == "ReplaySchedule":
+        spec = (overrides.get(series.group) or {}).get(series.key, specs.get(series.key))
+        if isinstance(spec, Mapping) and spec.get("type") == "ReplaySchedule":
             series.replayed = True
-            if spec.get("compact"):
-                continue  # the metadata keeps only a digest of the replayed values
-        spec_key = json.dumps(spec, sort_keys=True, default=str)
-        if spec_key not in built:
-            try:
-                built[spec_key] = schedule_from_spec(spec)
-            except Exception as exc:  # noqa: BLE001 - a spec this install cannot rebuild must not stop the page
-                built[spec_key] = None
-                notes.append(f"{run.name}: no planned curve for {series.name}: {type(exc).__name__}: {exc}")
-        schedule = built[spec_key]
-        if schedule is None:
+        if series.name in rebuilt.unavailable:
+            if not (isinstance(spec, Mapping) and spec.get("compact")):
+                notes.append(f"{run.name}: planned curve of {series.name} unavailable ({rebuilt.unavailable[series.name]})")
             continue
-        base = 1.0
-        if relative:
-            value = bases.get(series.group, {}).get(series.key)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                notes.append(
-                    f"{run.name}: no planned curve for {series.name}: the run is relative but "
-                    "its metadata has no base value for it"
-                )
-                continue
-            base = float(value)
-        cache_key = (spec_key, base, hashlib.sha1(series.steps.tobytes()).hexdigest())
-        if cache_key not in cache:
-            try:
-                planned = [schedule(min(k, last), total) for k in series.steps.tolist()]
-            except Exception as exc:  # noqa: BLE001 - same: report, keep drawing the rest
-                notes.append(f"{run.name}: no planned curve for {series.name}: {type(exc).__name__}: {exc}")
-                continue
-            values = np.asarray(planned, dtype=np.float64)
-            cache[cache_key] = values * base if relative else values
-        series.planned = cache[cache_key]
+        if not any(entry.series == series.name for entry in rebuilt.plan):
+            continue  # the metadata does not schedule this series: nothing planned to show
+        try:
+            series.planned = rebuilt.planned(series.name, series.steps)
+        except Exception as exc:  # noqa: BLE001 - a schedule failing on this run must not stop the page
+            notes.append(f"{run.name}: no planned curve for {series.name}: {type(exc).__name__}: {exc}")

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from paramsched._validate import check_positive_int
+from paramsched.checks import check_positive_int
 
 DEFAULT_MAX_POINTS = 2000
 # Second differences below this fraction of the series' scale are float rounding.

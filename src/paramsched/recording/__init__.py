@@ -4,12 +4,13 @@
 :class:`FanOut` lets the scheduler hold one recorder for all of them.
 """
 
+from paramsched.naming import STEP_SERIES, group_label, parse_series_name, series_name
+
 from .background import BackgroundRecorder, default_spool_dir, read_spool
 from .base import Recorder, RunMetadata
 from .csv import CsvRecorder
 from .errors import RecorderError
 from .fanout import FanOut
-from .naming import STEP_SERIES, group_label, parse_series_name, series_name
 from .registry import RECORDERS, register_recorder, resolve_recorder
 
 __all__ = [

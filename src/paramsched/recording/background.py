@@ -61,7 +61,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._validate import check_choice, check_positive_int, check_real, describe
+from ..checks import check_choice, check_positive_int, check_real, describe
 from .base import Recorder, RunMetadata
 from .errors import RecorderError
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 RunMetadata = dict[str, Any]
-"""The JSON document describing a run (see ``paramsched.recording.metadata``)."""
+"""The JSON document describing a run (see ``paramsched.runformat``)."""
 
 
 class Recorder(abc.ABC):

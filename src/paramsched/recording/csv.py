@@ -34,15 +34,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .._validate import check_choice, check_positive_int, describe
+from paramsched.checks import check_choice, check_positive_int, describe
+from paramsched.runformat import (
+    METADATA_FILE,
+    VALUES_FILE,
+    drop_partial_last_line,
+    format_row,
+    header_line,
+    read_header,
+    utc_now,
+    write_json_atomic,
+)
+
 from .base import Recorder, RunMetadata
 from .errors import RecorderError
-from .metadata import utc_now
 
 __all__ = ["CsvRecorder", "VALUES_FILE", "METADATA_FILE"]
-
-VALUES_FILE = "values.csv"
-METADATA_FILE = "run.json"
 
 
 class CsvRecorder(Recorder):
@@ -119,13 +126,11 @@ class CsvRecorder(Recorder):
         if not isinstance(series, (list, tuple)) or not all(isinstance(s, str) for s in series):
             raise ValueError(f"metadata['series'] must be a list of series names, got {describe(series)}")
         self._series = tuple(series)
-        header = ",".join(("step", *self._series))
-        if "," in "".join(self._series) or "\n" in "".join(self._series):
-            raise ValueError(f"series names may not contain ',' or newlines, got {describe(series)}")
+        header = header_line(self._series)
         resumed = metadata.get("resumed_from_step")
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            existing = _read_header(self.values_path)
+            existing = read_header(self.values_path)
             if existing is not None and (resumed is not None or not self.overwrite):
                 if resumed is None:
                     raise ValueError(
@@ -143,7 +148,7 @@ class CsvRecorder(Recorder):
             else:
                 self._fd = os.open(self.values_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
                 _write_all(self._fd, (header + "\n").encode())
-                _write_json(self.metadata_path, dict(metadata))
+                write_json_atomic(self.metadata_path, dict(metadata))
         except OSError as exc:
             raise RecorderError("csv", f"cannot write the run in {os.fspath(self.path)!r}: {exc}") from exc
         atexit.register(self._flush_at_exit)
@@ -157,7 +162,7 @@ class CsvRecorder(Recorder):
             )
         if tuple(values) != self._series:
             values = self._reorder(values)
-        self._buffer.append(f"{step},{','.join([repr(float(v)) for v in values.values()])}\n")
+        self._buffer.append(format_row(step, values.values()))
         if len(self._buffer) >= self._flush_at:
             self.flush()
 
@@ -224,7 +229,7 @@ class CsvRecorder(Recorder):
         try:
             spool.parent.mkdir(parents=True, exist_ok=True)
             with open(spool, "w", encoding="utf-8") as handle:
-                handle.write(",".join(("step", *self._series)) + "\n")
+                handle.write(header_line(self._series) + "\n")
                 handle.write("".join(self._buffer))
         except OSError as exc:
             message = (
@@ -260,7 +265,7 @@ class CsvRecorder(Recorder):
         except FileNotFoundError:
             document = dict(metadata)
         document.setdefault("resumes", []).append(entry)
-        _write_json(self.metadata_path, document)
+        write_json_atomic(self.metadata_path, document)
 
     def _flush_at_exit(self) -> None:
         try:
@@ -279,51 +284,13 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def _write_json(path: Path, document: Mapping[str, Any]) -> None:
-    """Write ``document`` atomically (temp file + rename)."""
-    temp = path.with_name(path.name + ".tmp")
-    with open(temp, "w", encoding="utf-8") as handle:
-        json.dump(document, handle, indent=2, allow_nan=False)
-        handle.write("\n")
-    os.replace(temp, path)
-
-
-def _read_header(path: Path) -> str | None:
-    """The header line of an existing, non-empty values file, else None."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            line = handle.readline()
-    except FileNotFoundError:
-        return None
-    return line.rstrip("\n") or None
-
-
 def _drop_partial_last_line(path: Path) -> None:
     """Cut a last line left unfinished by a killed writer, so appended rows start clean."""
-    with open(path, "rb+") as handle:
-        handle.seek(0, os.SEEK_END)
-        size = handle.tell()
-        if size == 0:
-            return
-        handle.seek(size - 1)
-        if handle.read(1) == b"\n":
-            return
-        keep = size
-        while keep > 0:  # scan back, block by block, to the last newline
-            block = min(keep, 1 << 16)
-            handle.seek(keep - block)
-            chunk = handle.read(block)
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                keep = keep - block + newline + 1
-                break
-            keep -= block
-        handle.seek(keep)
-        tail = handle.read(80)
+    tail = drop_partial_last_line(path)
+    if tail is not None:
         warnings.warn(
             f"paramsched: {os.fspath(path)!r} ended with an unfinished row "
             f"({tail!r}) from an interrupted run; it was removed before resuming",
             RuntimeWarning,
             stacklevel=3,
         )
-        handle.truncate(keep)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .._validate import describe
+from ..checks import describe
 from .base import Recorder, RunMetadata
 from .errors import RecorderError
 from .registry import resolve_recorder

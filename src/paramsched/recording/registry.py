@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._registry import BackendNotInstalledError, Registry
-from .._validate import describe
+from ..checks import describe
 from .base import Recorder
 from .csv import CsvRecorder
 

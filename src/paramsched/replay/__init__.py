@@ -13,10 +13,10 @@ per-group form of ``ParamScheduler``'s ``schedules`` mapping.
 
 from paramsched.replay.diff import diff
 from paramsched.replay.keymaps import KEYMAPS, KeyMap
-from paramsched.replay.rebuild import Mismatch, Rebuilt, from_spec
-from paramsched.replay.schedule import ReplaySchedule
+from paramsched.replay.rebuild import Mismatch, Rebuilt, from_spec, rebuild
 from paramsched.replay.sources import SOURCES, Source, load, register_source
 from paramsched.replay.trajectory import Trajectory
+from paramsched.schedules.replayed import ReplaySchedule
 
 __all__ = [
     "KEYMAPS",
@@ -30,5 +30,6 @@ __all__ = [
     "diff",
     "from_spec",
     "load",
+    "rebuild",
     "register_source",
 ]

@@ -17,12 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from paramsched.recording.naming import (
-    STEP_SERIES,
-    check_key_name,
-    parse_series_name,
-    sanitize_label,
-)
+from paramsched.naming import STEP_SERIES, check_series_name
 
 STEP = "step"
 
@@ -32,24 +27,6 @@ Locate = Callable[[int], str]
 def row_locator(kind: str = "row", offset: int = 0) -> Locate:
     """Describe row ``i`` as ``"row i"`` (DataFrames) or ``"line i+2"`` (CSV files)."""
     return lambda i: f"{kind} {i + offset}"
-
-
-def check_series_name(name: Any, *, source: str = "") -> str:
-    """Raise unless ``name`` is a valid ``hp/<key>/<group>`` series name."""
-    prefix = f"{source}: " if source else ""
-    if not isinstance(name, str):
-        raise TypeError(f"{prefix}series names must be strings 'hp/<key>/<group>', got {name!r}")
-    try:
-        key, label = parse_series_name(name)
-        check_key_name(key)
-    except ValueError as exc:
-        raise ValueError(f"{prefix}{exc}") from None
-    if sanitize_label(label) != label:
-        raise ValueError(
-            f"{prefix}the group label in series {name!r} may contain only letters, digits, "
-            f"'_', '-', '.', '/' and spaces, got group={label!r}"
-        )
-    return name
 
 
 def coerce_steps(values: Any, *, source: str, column: str = STEP, locate: Locate | None = None) -> np.ndarray:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from paramsched._validate import describe
+from paramsched.checks import describe
 
 if TYPE_CHECKING:
     from paramsched.replay.trajectory import Trajectory

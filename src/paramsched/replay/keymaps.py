@@ -41,9 +41,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from paramsched._validate import describe
-from paramsched.recording.naming import check_key_name, sanitize_label, series_name
-from paramsched.replay._columns import check_series_name
+from paramsched.checks import describe
+from paramsched.naming import check_key_name, check_series_name, sanitize_label, series_name
 
 __all__ = ["KEYMAPS", "DictKeyMap", "HFKeyMap", "KeyMap", "LightningKeyMap", "hf", "lightning", "resolve_keymap"]
 

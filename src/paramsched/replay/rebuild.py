@@ -1,12 +1,17 @@
-"""Rebuild a run's original schedule objects from its metadata and check them against its log.
+"""Rebuild a run's original schedules from its metadata, and check them against its log.
 
 A run recorded by paramsched stores its schedule specs, ``total_steps``,
-``relative`` and each group's base values. :func:`from_spec` turns those back
-into ``Schedule`` objects and (``check=True``) evaluates them at every
-logged step exactly as ``ParamScheduler`` does (``s(min(step, total_steps -
-1), total_steps)``, times the group's base value when ``relative``),
-comparing with ``==``. Mismatches are reported, not raised: a log that was
-written by other schedules than the metadata says is worth seeing step by step.
+``relative`` and each group's base values. :func:`rebuild` turns those back
+into ``Schedule`` objects, arranged in the same plan ``ParamScheduler``
+builds, and (``check=True``) evaluates that plan at every logged step exactly
+as the scheduler applies it (``paramsched._plan.evaluate``), comparing with
+``==``. Mismatches are reported, not raised: a log that was written by other
+schedules than its metadata says is worth seeing step by step.
+
+Reading a log never runs code the log names: a ``FunctionSchedule`` spec is
+rebuilt only with ``trust_functions=True`` (or an allow-list of
+``"module:qualname"`` names); otherwise that series is listed in
+``Rebuilt.unavailable`` with the reason, and everything else is rebuilt.
 
 >>> import paramsched as ps, pandas as pd
 >>> from paramsched.replay.trajectory import Trajectory
@@ -14,7 +19,7 @@ written by other schedules than the metadata says is worth seeing step by step.
 ...         "schedules": {"lr": ps.Linear(1.0, 0.0).to_spec()}, "overrides": {},
 ...         "groups": [{"index": 0, "label": "g0", "base": {"lr": 1.0}}], "series": ["hp/lr/g0"]}
 >>> traj = Trajectory.from_wide(pd.DataFrame({"step": [0, 1, 2, 3], "hp/lr/g0": [1.0, 0.75, 0.5, 0.25]}), meta)
->>> rebuilt = from_spec(traj)
+>>> rebuilt = rebuild(traj)
 >>> rebuilt.ok, rebuilt.schedules["lr"]
 (True, Linear(start=1.0, end=0.0))
 """
@@ -22,18 +27,22 @@ written by other schedules than the metadata says is worth seeing step by step.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+import warnings
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from paramsched._validate import describe
-from paramsched.recording.metadata import check_metadata
-from paramsched.recording.naming import parse_series_name
-from paramsched.schedules._base import Schedule, schedule_from_spec
+import numpy as np
+
+from paramsched import _plan
+from paramsched.checks import describe
+from paramsched.naming import parse_series_name, series_name
+from paramsched.runformat import check_metadata
+from paramsched.schedules._base import Schedule, UntrustedFunctionError, schedule_from_spec
 
 if TYPE_CHECKING:
     from paramsched.replay.trajectory import Trajectory
 
-__all__ = ["Mismatch", "Rebuilt", "from_spec"]
+__all__ = ["Mismatch", "Rebuilt", "from_spec", "rebuild"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +74,9 @@ class Rebuilt:
 
     ``ParamScheduler(optimizer, **rebuilt.scheduler_kwargs())`` schedules a
     new run exactly like the recorded one (and accepts its checkpoints).
+    ``unavailable`` maps each series whose schedule could not be rebuilt to
+    the reason (an untrusted function schedule, a compact digest, a spec
+    this install does not know).
     """
 
     schedules: dict[str, Schedule]
@@ -75,21 +87,32 @@ class Rebuilt:
     mismatches: tuple[Mismatch, ...]
     checked: bool
     source: str = ""
+    unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
+    plan: tuple[_plan.PlanEntry, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """Checked, and every logged value equals its rebuilt value."""
-        return self.checked and not self.mismatches
+        """Checked, every series rebuilt, and every logged value equals its rebuilt value."""
+        return self.checked and not self.mismatches and not self.unavailable
 
     def schedule_for(self, key: str, label: str) -> Schedule:
         """The schedule that drove ``key`` in group ``label``."""
         found = self.overrides.get(label, {}).get(key, self.schedules.get(key))
         if found is None:
-            raise ValueError(f"{self.source or 'run'}: no schedule for key {key!r} in group {label!r}")
+            reason = self.unavailable.get(series_name(key, label))
+            why = f" ({reason})" if reason else ""
+            raise ValueError(f"{self.source or 'run'}: no schedule for key {key!r} in group {label!r}{why}")
         return found
 
     def scheduler_kwargs(self) -> dict[str, Any]:
-        """``schedules``, ``overrides``, ``total_steps`` and ``relative`` for ``ParamScheduler``."""
+        """``schedules``, ``overrides``, ``total_steps`` and ``relative`` for ``ParamScheduler``.
+
+        Raises when a series could not be rebuilt: a run with a missing
+        schedule cannot be scheduled like the original.
+        """
+        if self.unavailable:
+            listed = "; ".join(f"{name}: {why}" for name, why in self.unavailable.items())
+            raise ValueError(f"{self.source or 'run'}: cannot schedule like the original run: {listed}")
         return {
             "schedules": dict(self.schedules),
             "overrides": {label: dict(keys) for label, keys in self.overrides.items()},
@@ -97,17 +120,54 @@ class Rebuilt:
             "relative": self.relative,
         }
 
+    def planned(self, series: str, steps: Sequence[int] | np.ndarray) -> np.ndarray:
+        """The rebuilt (planned) values of ``series`` at ``steps``, as the scheduler applies them."""
+        positions = [i for i, entry in enumerate(self.plan) if entry.series == series]
+        if not positions:
+            reason = self.unavailable.get(series, "the metadata does not schedule it")
+            raise ValueError(f"{self.source or 'run'}: no planned values for {series!r}: {reason}")
+        entry = self.plan[positions[0]]
+        bases = [self._base(entry)] if self.relative else None
+        values = [_plan.evaluate([entry], int(k), self.total_steps, bases)[0] for k in np.asarray(steps).tolist()]
+        return np.asarray(values, dtype=np.float64)
+
+    def _base(self, entry: _plan.PlanEntry) -> float:
+        value = self.bases.get(entry.label, {}).get(entry.key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(
+                f"{self.source or 'run'}: relative=True but the metadata has no base value of "
+                f"{entry.key!r} for group {entry.label!r}"
+            )
+        return float(value)
+
     def report(self) -> str:
-        """One line per mismatch, or a line saying everything matched."""
+        """One line per mismatch or unavailable series, or a line saying everything matched."""
+        label = self.source or "run"
+        lines = [f"{name}: unavailable ({why})" for name, why in self.unavailable.items()]
         if not self.checked:
-            return f"{self.source or 'run'}: not checked (check=False)"
-        if not self.mismatches:
-            return f"{self.source or 'run'}: every logged value equals its rebuilt schedule"
-        return "\n".join(str(m) for m in self.mismatches)
+            return "\n".join([*lines, f"{label}: not checked (check=False)"])
+        lines.extend(str(m) for m in self.mismatches)
+        if not lines:
+            return f"{label}: every logged value equals its rebuilt schedule"
+        return "\n".join(lines)
 
 
-def from_spec(traj: Trajectory, *, check: bool = True) -> Rebuilt:
-    """Rebuild the schedules of ``traj``'s run from its metadata; ``check`` compares with ``==``."""
+def rebuild(
+    traj: Trajectory,
+    *,
+    check: bool = True,
+    trust_functions: bool | Collection[str] = False,
+    strict: bool = True,
+) -> Rebuilt:
+    """Rebuild the schedules of ``traj``'s run from its metadata; ``check`` compares with ``==``.
+
+    ``trust_functions`` (default ``False``): whether a ``FunctionSchedule``
+    named in the log may be imported and called (``True``, or a collection of
+    allowed ``"module:qualname"`` names). Untrusted ones are listed in
+    ``unavailable``, never raised. A spec that cannot be rebuilt at all (a
+    type this install does not know) raises ``ValueError``, or with
+    ``strict=False`` is listed in ``unavailable`` too (what the dashboard does).
+    """
     from paramsched.replay.trajectory import Trajectory
 
     if not isinstance(traj, Trajectory):
@@ -133,49 +193,102 @@ def from_spec(traj: Trajectory, *, check: bool = True) -> Rebuilt:
     override_specs = meta.get("overrides") or {}
     if not isinstance(specs, Mapping) or not isinstance(override_specs, Mapping):
         raise ValueError(f"{label}: metadata schedules and overrides must be JSON objects")
-    schedules = {key: _rebuild(spec, f"{label}: metadata schedules[{key!r}]") for key, spec in specs.items()}
-    overrides: dict[str, dict[str, Schedule]] = {}
     for group, keys in override_specs.items():
         if not isinstance(keys, Mapping):
             raise ValueError(f"{label}: metadata overrides[{group!r}] must be a JSON object, got {describe(keys)}")
-        overrides[group] = {
-            key: _rebuild(spec, f"{label}: metadata overrides[{group!r}][{key!r}]") for key, spec in keys.items()
-        }
+
+    problems: dict[tuple[str, str | None], str] = {}  # (key, group or None for global) -> why
+
+    def build(spec: Any, key: str, group: str | None) -> Schedule | None:
+        try:
+            return schedule_from_spec(spec, trust_functions=trust_functions)
+        except UntrustedFunctionError as exc:
+            problems[(key, group)] = f"function schedule {exc.path}; pass trust_functions=True to rebuild"
+        except (TypeError, ValueError) as exc:
+            where = f"schedules[{key!r}]" if group is None else f"overrides[{group!r}][{key!r}]"
+            if strict:
+                raise ValueError(f"{label}: metadata {where} cannot be rebuilt: {exc}") from None
+            problems[(key, group)] = f"its spec cannot be rebuilt: {exc}"
+        return None
+
+    schedules = {key: s for key, spec in specs.items() if (s := build(spec, key, None)) is not None}
+    overrides: dict[str, dict[str, Schedule]] = {}
+    for group, keys in override_specs.items():
+        built = {key: s for key, spec in keys.items() if (s := build(spec, key, group)) is not None}
+        if built:
+            overrides[group] = built
+    labels = _group_labels(meta, traj)
     bases: dict[str, dict[str, float]] = {}
     for entry in meta.get("groups") or []:
         if isinstance(entry, Mapping) and isinstance(entry.get("label"), str):
             bases[entry["label"]] = dict(entry.get("base") or {})
-    rebuilt = Rebuilt(schedules, overrides, total, relative, bases, (), False, label)
+
+    unavailable: dict[str, str] = {}
+    for group in labels:
+        for key in dict.fromkeys([*specs, *(override_specs.get(group) or {})]):
+            in_override = key in (override_specs.get(group) or {})
+            why = problems.get((key, group) if in_override else (key, None))
+            if why is not None:
+                unavailable[series_name(key, group)] = why
+    plan = tuple(_build_plan(schedules, overrides, labels))
+    rebuilt = Rebuilt(schedules, overrides, total, relative, bases, (), False, label, unavailable, plan)
     if not check:
         return rebuilt
     mismatches = tuple(m for name in traj.series if (m := _check_series(rebuilt, traj, name)) is not None)
     return dataclasses.replace(rebuilt, mismatches=mismatches, checked=True)
 
 
-def _rebuild(spec: Any, where: str) -> Schedule:
-    try:
-        return schedule_from_spec(spec)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{where} cannot be rebuilt: {exc}") from None
+def from_spec(
+    traj: Trajectory,
+    *,
+    check: bool = True,
+    trust_functions: bool | Collection[str] = False,
+    strict: bool = True,
+) -> Rebuilt:
+    """Deprecated name of :func:`rebuild` (it never took a spec: it takes a Trajectory)."""
+    warnings.warn(
+        "paramsched.replay.from_spec(traj) is now paramsched.replay.rebuild(traj); "
+        "the old name will be removed in a later release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return rebuild(traj, check=check, trust_functions=trust_functions, strict=strict)
+
+
+def _group_labels(meta: Mapping[str, Any], traj: Trajectory) -> list[str]:
+    groups = [g for g in meta.get("groups") or [] if isinstance(g, Mapping) and isinstance(g.get("label"), str)]
+    if groups:
+        return [g["label"] for g in sorted(groups, key=lambda g: g.get("index", 0))]
+    return list(traj.groups)
+
+
+def _build_plan(
+    schedules: Mapping[str, Schedule], overrides: Mapping[str, Mapping[str, Schedule]], labels: list[str]
+) -> list[_plan.PlanEntry]:
+    # The plan the scheduler built from the same schedules; keys need not exist
+    # in any real param group here.
+    groups = [{"name": label} for label in labels]
+    known = {label: overrides[label] for label in labels if label in overrides}
+    if not schedules and not known:
+        return []
+    return _plan.build_plan(schedules, known, groups, labels, check_keys=False)
 
 
 def _check_series(rebuilt: Rebuilt, traj: Trajectory, name: str) -> Mismatch | None:
     key, label = parse_series_name(name)
-    schedule = rebuilt.overrides.get(label, {}).get(key, rebuilt.schedules.get(key))
-    if schedule is None:
+    if name in rebuilt.unavailable:
+        return None  # listed in rebuilt.unavailable, with the reason
+    entries = [e for e in rebuilt.plan if e.series == name]
+    if not entries:
         return Mismatch(name, None, None, None, f"the metadata has no schedule for key {key!r} (group {label!r})")
-    base = 1.0
     if rebuilt.relative:
         value = rebuilt.bases.get(label, {}).get(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return Mismatch(name, None, None, None, f"relative=True but the metadata has no base value of {key!r} for group {label!r}")
-        base = float(value)
-    total = rebuilt.total_steps
-    last = total - 1
     steps, values = traj.values(name)
-    for step, recorded in zip(steps.tolist(), values.tolist(), strict=True):
-        k = step if step < total else last
-        expected = schedule(k, total) * base if rebuilt.relative else schedule(k, total)
-        if expected != recorded:
-            return Mismatch(name, step, expected, recorded, "value differs")
+    planned = rebuilt.planned(name, steps)
+    differs = planned != values
+    if differs.any():
+        i = int(np.argmax(differs))
+        return Mismatch(name, int(steps[i]), float(planned[i]), float(values[i]), "value differs")
     return None

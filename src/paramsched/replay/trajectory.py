@@ -25,9 +25,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from paramsched._validate import check_choice, check_positive_int, describe
-from paramsched.recording.naming import (
+from paramsched.checks import check_choice, check_positive_int, describe
+from paramsched.naming import (
     check_key_name,
+    check_series_name,
     parse_series_name,
     sanitize_label,
     series_name,
@@ -35,7 +36,6 @@ from paramsched.recording.naming import (
 from paramsched.replay._columns import (
     STEP,
     assemble,
-    check_series_name,
     coerce_steps,
     coerce_values,
     row_locator,
@@ -44,7 +44,7 @@ from paramsched.replay._columns import (
 )
 
 if TYPE_CHECKING:
-    from paramsched.replay.schedule import ReplaySchedule
+    from paramsched.schedules.replayed import ReplaySchedule
 
 __all__ = ["Trajectory"]
 
@@ -61,7 +61,7 @@ class Trajectory:
             kept as it is (not copied); treat it as read-only. To build one
             from raw rows (unsorted, duplicated steps, text values) use
             :meth:`from_wide` or :meth:`from_long`.
-        metadata: the run metadata document (``paramsched.recording.metadata``)
+        metadata: the run metadata document (``paramsched.runformat``)
             when the run has one, else ``None``.
         source: where the values came from, used in every error message.
         notes: what the reader normalized on the way (duplicated steps that
@@ -249,7 +249,7 @@ class Trajectory:
         >>> sorted(Trajectory.from_wide(df).schedules(groups={"g1": "head"}))
         [('lr', 'g0'), ('lr', 'head')]
         """
-        from paramsched.replay.schedule import ReplaySchedule
+        from paramsched.schedules.replayed import ReplaySchedule
 
         check_choice("gaps", gaps, ("error", "previous", "linear"))
         check_choice("after_end", after_end, ("error", "hold"))
@@ -321,7 +321,7 @@ class Trajectory:
         interpolates between the recorded neighbours (recorded values are
         kept exactly). The result has ``metadata=None``.
         """
-        from paramsched.replay.schedule import ReplaySchedule
+        from paramsched.schedules.replayed import ReplaySchedule
 
         check_choice("gaps", gaps, ("previous", "linear"))
         if not len(self.frame):
@@ -363,7 +363,7 @@ class Trajectory:
         >>> t.rescaled(8, "linear").frame["hp/lr/g0"].tolist()
         [0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.0]
         """
-        from paramsched.replay.schedule import lerp
+        from paramsched.schedules._math import lerp_array
 
         new = check_positive_int("total_steps", total_steps)
         check_choice("interpolation", interpolation, ("nearest", "linear"))
@@ -387,7 +387,7 @@ class Trajectory:
             if frac is None:
                 data[name] = v0
             else:
-                data[name] = np.where(frac == 0.0, v0, lerp(v0, dense[hi], frac))
+                data[name] = np.where(frac == 0.0, v0, lerp_array(v0, dense[hi], frac))
         frame = pd.DataFrame(data, index=pd.Index(j, name=STEP))
         label = f"{self.source} (rescaled {old} -> {new} steps, {interpolation})"
         return Trajectory(frame, None, label, notes=self.notes)
@@ -418,9 +418,9 @@ class Trajectory:
         Floats are written with ``repr``, a missing value as an empty cell,
         so ``load(path)`` gives back the same frame and metadata.
         """
-        from paramsched.replay.sources.csv import write_csv_run
+        from paramsched.runformat import write_run
 
-        return write_csv_run(path, self.frame, self.metadata, overwrite=overwrite)
+        return write_run(path, self.frame, self.metadata, overwrite=overwrite)
 
     def plot(self, keys: str | Sequence[str] | None = None) -> Any:
         """A matplotlib figure: one panel per key, one line per group. Needs matplotlib."""

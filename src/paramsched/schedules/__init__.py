@@ -33,6 +33,7 @@ from paramsched.schedules.presets import (
     Step,
     WarmupStableDecay,
 )
+from paramsched.schedules.replayed import ReplaySchedule
 
 __all__ = [
     "Clip",
@@ -47,6 +48,7 @@ __all__ = [
     "PiecewiseLinear",
     "Polynomial",
     "Product",
+    "ReplaySchedule",
     "Scale",
     "Schedule",
     "Sequence",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
-from paramsched._validate import check_positive_int, describe
+from paramsched.checks import check_positive_int, describe
 
 _SCHEDULE_TYPES: dict[str, type[Schedule]] = {}
 
@@ -86,13 +86,15 @@ class Schedule:
         """
         spec: dict[str, Any] = {"type": type(self).__name__}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            spec[field.name] = _to_json(getattr(self, field.name), compact)
+            if field.init:  # init=False fields are derived (caches), not configuration
+                spec[field.name] = _to_json(getattr(self, field.name), compact)
         return spec
 
     @classmethod
-    def from_spec(cls, spec: Mapping[str, Any]) -> Schedule:
-        """Rebuild a schedule from ``to_spec()`` output (any registered type)."""
-        return schedule_from_spec(spec)
+    def from_spec(cls, spec: Mapping[str, Any], *, trust_functions: bool | Collection[str] = True) -> Schedule:
+        """Rebuild a schedule from ``to_spec()`` output (any registered type; see
+        :func:`schedule_from_spec` for ``trust_functions``)."""
+        return schedule_from_spec(spec, trust_functions=trust_functions)
 
     # -- composition ---------------------------------------------------------
 
@@ -153,44 +155,88 @@ def _to_json(value: Any, compact: bool = False) -> Any:
     return value
 
 
-def _from_json(value: Any) -> Any:
+class UntrustedFunctionError(ValueError):
+    """A spec names a function to import, and the caller did not say to trust it.
+
+    Reading a log never imports or calls what the log names: a ``FunctionSchedule``
+    spec read from a run is rebuilt only with ``trust_functions=True`` (or an
+    allow-list of ``"module:qualname"`` names that includes it).
+    """
+
+    def __init__(self, path: Any) -> None:
+        super().__init__(
+            f"the spec names the function {describe(path)}; rebuilding it would import and call "
+            "code named by the spec, so it is not rebuilt unless trusted: pass "
+            "trust_functions=True (or a list of allowed 'module:qualname' names)"
+        )
+        self.path = path
+
+
+def _check_trust(path: Any, trust_functions: bool | Collection[str]) -> None:
+    if trust_functions is True:
+        return
+    if trust_functions is False or not isinstance(path, str) or path not in trust_functions:
+        raise UntrustedFunctionError(path)
+
+
+def _from_json(value: Any, trust_functions: bool | Collection[str]) -> Any:
     if isinstance(value, Mapping) and "type" in value:
-        return schedule_from_spec(value)
+        return schedule_from_spec(value, trust_functions=trust_functions)
     if isinstance(value, list):
-        return tuple(_from_json(v) for v in value)
+        return tuple(_from_json(v, trust_functions) for v in value)
     return value
 
 
-def schedule_from_spec(spec: Mapping[str, Any]) -> Schedule:
+def schedule_from_spec(
+    spec: Mapping[str, Any], *, trust_functions: bool | Collection[str] = True
+) -> Schedule:
     """Rebuild a schedule from the plain-JSON dict that ``Schedule.to_spec()`` gives.
+
+    ``trust_functions`` says whether a ``FunctionSchedule`` in the spec may be
+    imported: ``True`` for a spec you wrote (the default), ``False`` for a spec
+    read from a log (``paramsched.replay`` passes ``False`` unless told
+    otherwise), or a collection of allowed ``"module:qualname"`` names.
+    An untrusted function is an :class:`UntrustedFunctionError` (a ``ValueError``),
+    raised before anything is imported.
 
     >>> import paramsched as ps
     >>> s = ps.WarmupStableDecay(3e-4)
     >>> ps.schedule_from_spec(s.to_spec()) == s
     True
+    >>> ps.schedule_from_spec({"type": "FunctionSchedule", "fn": "os:chmod"}, trust_functions=False)
+    Traceback (most recent call last):
+    ...
+    paramsched.schedules._base.UntrustedFunctionError: the spec names the function 'os:chmod'; ...
     """
     if not isinstance(spec, Mapping):
         raise TypeError(f"spec must be a dict with a 'type' entry, got spec={describe(spec)}")
+    if not (trust_functions is True or trust_functions is False) and (
+        isinstance(trust_functions, str) or not isinstance(trust_functions, Collection)
+    ):
+        raise TypeError(
+            "trust_functions must be True, False or a collection of 'module:qualname' names, "
+            f"got trust_functions={describe(trust_functions)}"
+        )
     kind = spec.get("type")
-    if kind not in _SCHEDULE_TYPES and kind == "ReplaySchedule":
-        import paramsched.replay  # noqa: F401  (registers ReplaySchedule; loaded lazily)
     if spec.get("compact"):
         raise ValueError(
             f"this {kind} spec is a compact digest (as stored in run metadata), not the "
             "schedule itself; rebuild it from the run's log: paramsched.replay.load(...).schedules()"
         )
-    if kind not in _SCHEDULE_TYPES:
+    if not isinstance(kind, str) or kind not in _SCHEDULE_TYPES:  # a list is not hashable
         known = ", ".join(sorted(_SCHEDULE_TYPES))
         raise ValueError(f"spec type must be one of {known}, got type={describe(kind)}")
+    if kind == "FunctionSchedule":
+        _check_trust(spec.get("fn"), trust_functions)
     cls = _SCHEDULE_TYPES[kind]
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
     unknown = sorted(set(spec) - names - {"type"})
     if unknown:
         raise ValueError(
             f"spec for {kind} has unknown fields {unknown}; expected fields {sorted(names)}"
         )
-    kwargs = {name: _from_json(value) for name, value in spec.items() if name != "type"}
-    return cls._from_fields(kwargs) if hasattr(cls, "_from_fields") else cls(**kwargs)
+    kwargs = {name: _from_json(value, trust_functions) for name, value in spec.items() if name != "type"}
+    return cls(**kwargs)
 
 
 def schedule_types() -> dict[str, type[Schedule]]:

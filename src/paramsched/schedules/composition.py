@@ -7,23 +7,18 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-from typing import Any, Literal
+from typing import Literal
 
-from paramsched._validate import (
-    check_choice,
-    check_duration,
-    check_real,
-    describe,
-    resolve_duration,
-)
+from paramsched.checks import check_choice, check_real, describe
 from paramsched.schedules._base import Schedule
-from paramsched.schedules.presets import (
-    _as_tuple,
-    _check_ordered,
-    _check_period,
-    _cos_weight,
-    _inner,
-    _lerp,
+from paramsched.schedules._math import cos_weight, inner_steps, lerp
+from paramsched.schedules._validate import (
+    as_tuple,
+    check_duration,
+    check_ordered,
+    check_period,
+    check_schedule,
+    resolve_duration,
 )
 
 __all__ = [
@@ -41,15 +36,6 @@ __all__ = [
 # ``phase_boundaries()`` of a repeating schedule lists at most this many steps; the
 # values repeat every cycle, so the first cycles already show every phase.
 _MAX_BOUNDARIES = 10_000
-
-
-def _check_schedule(name: str, value: Any) -> Schedule:
-    if not isinstance(value, Schedule):
-        raise TypeError(
-            f"{name} must be a Schedule (wrap a module-level function in FunctionSchedule), "
-            f"got {name}={describe(value)}"
-        )
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +60,20 @@ class Sequence(Schedule):
     boundaries: tuple[int | float, ...]
 
     def __post_init__(self) -> None:
-        schedules = _as_tuple("schedules", self.schedules, "Schedule objects")
+        schedules = as_tuple("schedules", self.schedules, "Schedule objects")
         if not schedules:
             raise ValueError("schedules must hold at least one Schedule, got schedules=()")
         for i, s in enumerate(schedules):
-            _check_schedule(f"schedules[{i}]", s)
-        bounds = _as_tuple("boundaries", self.boundaries, "steps (int) or fractions (float)")
+            check_schedule(f"schedules[{i}]", s)
+        bounds = as_tuple("boundaries", self.boundaries, "steps (int) or fractions (float)")
         if len(bounds) != len(schedules) - 1:
             raise ValueError(
                 f"boundaries must hold len(schedules) - 1 = {len(schedules) - 1} entries, "
                 f"got boundaries={describe(bounds)}"
             )
         for i, b in enumerate(bounds):
-            _check_period(f"boundaries[{i}]", b)
-        _check_ordered("boundaries", bounds, strict=True)
+            check_period(f"boundaries[{i}]", b)
+        check_ordered("boundaries", bounds, strict=True)
         object.__setattr__(self, "schedules", schedules)
         object.__setattr__(self, "boundaries", bounds)
 
@@ -120,7 +106,7 @@ class Sequence(Schedule):
         steps = list(starts[1:-1])
         for i, s in enumerate(self.schedules):
             steps.extend(starts[i] + b for b in s.phase_boundaries(starts[i + 1] - starts[i]))
-        return _inner(total_steps, *steps)
+        return inner_steps(total_steps, *steps)
 
 
 def _cycle_boundaries(
@@ -132,7 +118,7 @@ def _cycle_boundaries(
             break
         steps.append(begin)
         steps.extend(begin + b for b in child.phase_boundaries(length))
-    return _inner(total_steps, *steps[:_MAX_BOUNDARIES])
+    return inner_steps(total_steps, *steps[:_MAX_BOUNDARIES])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,8 +138,8 @@ class Cyclic(Schedule):
     period: int | float
 
     def __post_init__(self) -> None:
-        _check_schedule("schedule", self.schedule)
-        _check_period("period", self.period)
+        check_schedule("schedule", self.schedule)
+        check_period("period", self.period)
 
     def __call__(self, step: int, total_steps: int) -> float:
         period = resolve_duration(self.period, total_steps)
@@ -197,8 +183,8 @@ class WarmRestarts(Schedule):
     mult: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_schedule("schedule", self.schedule)
-        _check_period("period", self.period)
+        check_schedule("schedule", self.schedule)
+        check_period("period", self.period)
         mult = check_real("mult", self.mult)
         if mult < 1.0:
             raise ValueError(f"mult must be >= 1, got mult={describe(self.mult)}")
@@ -284,7 +270,7 @@ class Scale(_Wrapper):
     factor: float
 
     def __post_init__(self) -> None:
-        _check_schedule("schedule", self.schedule)
+        check_schedule("schedule", self.schedule)
         object.__setattr__(self, "factor", check_real("factor", self.factor))
 
     def __call__(self, step: int, total_steps: int) -> float:
@@ -304,7 +290,7 @@ class Shift(_Wrapper):
     offset: float
 
     def __post_init__(self) -> None:
-        _check_schedule("schedule", self.schedule)
+        check_schedule("schedule", self.schedule)
         object.__setattr__(self, "offset", check_real("offset", self.offset))
 
     def __call__(self, step: int, total_steps: int) -> float:
@@ -319,8 +305,8 @@ class _Pair(Schedule):
     b: Schedule
 
     def __post_init__(self) -> None:
-        _check_schedule("a", self.a)
-        _check_schedule("b", self.b)
+        check_schedule("a", self.a)
+        check_schedule("b", self.b)
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
@@ -328,7 +314,7 @@ class _Pair(Schedule):
         self.b.validate(total_steps)
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return _inner(total_steps, *self.a.phase_boundaries(total_steps), *self.b.phase_boundaries(total_steps))
+        return inner_steps(total_steps, *self.a.phase_boundaries(total_steps), *self.b.phase_boundaries(total_steps))
 
     def extended(self, old_total: int, new_total: int) -> Schedule | None:
         a = self.a.extended(old_total, new_total)
@@ -385,7 +371,7 @@ class Clip(_Wrapper):
     hi: float | None = None
 
     def __post_init__(self) -> None:
-        _check_schedule("schedule", self.schedule)
+        check_schedule("schedule", self.schedule)
         if self.lo is None and self.hi is None:
             raise ValueError("Clip needs at least one bound, got lo=None, hi=None")
         if self.lo is not None:
@@ -426,7 +412,7 @@ class Warmup(Schedule):
     shape: Literal["linear", "cosine"] = "linear"
 
     def __post_init__(self) -> None:
-        _check_schedule("schedule", self.schedule)
+        check_schedule("schedule", self.schedule)
         check_duration("steps", self.steps)
         object.__setattr__(self, "start", check_real("start", self.start))
         check_choice("shape", self.shape, ("linear", "cosine"))
@@ -438,8 +424,8 @@ class Warmup(Schedule):
             return value
         t = step / w if step > 0 else 0.0
         if self.shape == "linear":
-            return _lerp(self.start, value, t)
-        return _lerp(value, self.start, _cos_weight(t))
+            return lerp(self.start, value, t)
+        return lerp(value, self.start, cos_weight(t))
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
@@ -453,7 +439,7 @@ class Warmup(Schedule):
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
         w = resolve_duration(self.steps, total_steps)
-        return _inner(total_steps, w, *self.schedule.phase_boundaries(total_steps))
+        return inner_steps(total_steps, w, *self.schedule.phase_boundaries(total_steps))
 
     def extended(self, old_total: int, new_total: int) -> Schedule | None:
         child = self.schedule.extended(old_total, new_total)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from paramsched._validate import describe
+from paramsched.checks import describe
 from paramsched.schedules._base import Schedule, schedule_from_spec
 
 __all__ = ["FunctionSchedule", "as_schedule"]

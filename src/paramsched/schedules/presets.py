@@ -10,25 +10,29 @@ Conventions shared by every preset (``OneCycle`` excepted, see its docstring):
   is an ``int`` and a fraction of the run when it is a ``float``
   (``round(fraction * total_steps)`` steps).
 * interpolation is exact at both ends, monotone and never leaves the interval
-  between its two end values (see ``_lerp``).
+  between its two end values (see ``_math.lerp``).
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
-import itertools
 import math
-from typing import Any, Literal
+from typing import Literal
 
-from paramsched._validate import (
-    check_choice,
+from paramsched.checks import check_choice, check_real, describe
+from paramsched.schedules._base import Schedule
+from paramsched.schedules._math import cos_weight, inner_steps, lerp, phase_progress, progress
+from paramsched.schedules._validate import (
+    as_tuple,
     check_duration,
-    check_real,
-    describe,
+    check_fraction,
+    check_ordered,
+    check_period,
+    check_positive,
+    check_resolved_order,
     resolve_duration,
 )
-from paramsched.schedules._base import Schedule
 
 __all__ = [
     "Constant",
@@ -42,107 +46,6 @@ __all__ = [
     "Step",
     "WarmupStableDecay",
 ]
-
-# -- shared helpers (also used by composition.py) ------------------------------
-
-
-def _lerp(a: float, b: float, t: float) -> float:
-    """``a + (b - a) * t`` for ``t`` in [0, 1]: exactly ``a`` at 0 and ``b`` at 1,
-    monotone in ``t`` and always between ``a`` and ``b`` (the ``std::lerp`` recipe)."""
-    if (a <= 0.0 and b >= 0.0) or (a >= 0.0 and b <= 0.0):
-        return t * b + (1.0 - t) * a
-    if t == 1.0:
-        return b
-    x = a + t * (b - a)
-    return min(b, x) if b > a else max(b, x)
-
-
-def _progress(step: int, total_steps: int) -> float:
-    """``step / total_steps`` clamped to [0, 1]."""
-    if step <= 0:
-        return 0.0
-    if step >= total_steps:
-        return 1.0
-    return step / total_steps
-
-
-def _phase(step: int, start: int, length: int) -> float:
-    """Progress through a phase of ``length`` steps beginning at ``start``, clamped to [0, 1]."""
-    if length <= 0 or step >= start + length:
-        return 1.0
-    if step <= start:
-        return 0.0
-    return (step - start) / length
-
-
-def _cos_weight(t: float) -> float:
-    """Half-cosine weight: 1 at ``t = 0`` down to 0 at ``t = 1``."""
-    return 0.5 * (1.0 + math.cos(math.pi * t))
-
-
-def _check_positive(name: str, value: Any) -> float:
-    value = check_real(name, value)
-    if value <= 0.0:
-        raise ValueError(f"{name} must be > 0, got {name}={describe(value)}")
-    return value
-
-
-def _check_fraction(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a fraction in [0, 1] (float), got {name}={describe(value)}")
-    if not (0.0 <= value <= 1.0):
-        raise ValueError(
-            f"{name} must be a fraction in [0, 1] (float), got {name}={describe(value)}"
-        )
-    return float(value)
-
-
-def _check_period(name: str, value: Any) -> int | float:
-    """A duration that is not zero: a step count >= 1 or a fraction in (0, 1]."""
-    expected = "a fraction in (0, 1] (float) or a step count >= 1 (int)"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be {expected}, got {name}={describe(value)}")
-    if (isinstance(value, float) and not 0.0 < value <= 1.0) or (
-        isinstance(value, int) and value < 1
-    ):
-        raise ValueError(f"{name} must be {expected}, got {name}={describe(value)}")
-    return value
-
-
-def _as_tuple(name: str, value: Any, what: str) -> tuple[Any, ...]:
-    """Accept a list or tuple from the user; store a tuple (hashable, frozen)."""
-    if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{name} must be a list or tuple of {what}, got {name}={describe(value)}")
-    return tuple(value)
-
-
-def _check_ordered(name: str, values: tuple[int | float, ...], *, strict: bool) -> None:
-    """Check the order of durations that can be compared before the run length is known
-    (neighbours of the same kind: steps with steps, fractions with fractions)."""
-    for before, after in itertools.pairwise(values):
-        if type(before) is type(after) and (after < before or (strict and after == before)):
-            order = "strictly increasing" if strict else "sorted (non-decreasing)"
-            raise ValueError(f"{name} must be {order}, got {name}={describe(values)}")
-
-
-def _check_resolved_order(
-    name: str, values: tuple[int | float, ...], total_steps: int, *, strict: bool
-) -> tuple[int, ...]:
-    steps = tuple(resolve_duration(v, total_steps) for v in values)
-    for before, after in itertools.pairwise(steps):
-        if after < before or (strict and after == before):
-            order = "strictly increasing" if strict else "sorted (non-decreasing)"
-            raise ValueError(
-                f"{name} must resolve to {order} steps, got {name}={describe(values)}, "
-                f"which is {describe(steps)} steps with total_steps={total_steps}"
-            )
-    return steps
-
-
-def _inner(total_steps: int, *steps: int) -> tuple[int, ...]:
-    """Sorted unique steps strictly inside the run, as ``phase_boundaries()`` returns them."""
-    return tuple(sorted({s for s in steps if 0 < s < total_steps}))
-
 
 # -- presets -------------------------------------------------------------------
 
@@ -186,7 +89,7 @@ class Linear(Schedule):
         object.__setattr__(self, "end", check_real("end", self.end))
 
     def __call__(self, step: int, total_steps: int) -> float:
-        return _lerp(self.start, self.end, _progress(step, total_steps))
+        return lerp(self.start, self.end, progress(step, total_steps))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,7 +110,7 @@ class Cosine(Schedule):
         object.__setattr__(self, "end", check_real("end", self.end))
 
     def __call__(self, step: int, total_steps: int) -> float:
-        return _lerp(self.end, self.start, _cos_weight(_progress(step, total_steps)))
+        return lerp(self.end, self.start, cos_weight(progress(step, total_steps)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,18 +144,18 @@ class Exponential(Schedule):
                 f"gamma (factor per step), got end={describe(self.end)}, gamma={describe(self.gamma)}"
             )
         if self.end is not None:
-            object.__setattr__(self, "start", _check_positive("start", self.start))
-            object.__setattr__(self, "end", _check_positive("end", self.end))
+            object.__setattr__(self, "start", check_positive("start", self.start))
+            object.__setattr__(self, "end", check_positive("end", self.end))
         else:
             object.__setattr__(self, "start", check_real("start", self.start))
-            object.__setattr__(self, "gamma", _check_positive("gamma", self.gamma))
+            object.__setattr__(self, "gamma", check_positive("gamma", self.gamma))
 
     def __call__(self, step: int, total_steps: int) -> float:
         if self.gamma is not None:
             return self.start * self.gamma ** min(max(step, 0), total_steps)
         start, end = self.start, self.end
         assert end is not None
-        p = _progress(step, total_steps)
+        p = progress(step, total_steps)
         if p == 1.0:
             return end
         value = start * (end / start) ** p
@@ -290,10 +193,10 @@ class Polynomial(Schedule):
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", check_real("start", self.start))
         object.__setattr__(self, "end", check_real("end", self.end))
-        object.__setattr__(self, "power", _check_positive("power", self.power))
+        object.__setattr__(self, "power", check_positive("power", self.power))
 
     def __call__(self, step: int, total_steps: int) -> float:
-        return _lerp(self.end, self.start, (1.0 - _progress(step, total_steps)) ** self.power)
+        return lerp(self.end, self.start, (1.0 - progress(step, total_steps)) ** self.power)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,12 +219,12 @@ class Step(Schedule):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", check_real("value", self.value))
-        milestones = _as_tuple("milestones", self.milestones, "steps (int) or fractions (float)")
+        milestones = as_tuple("milestones", self.milestones, "steps (int) or fractions (float)")
         for i, m in enumerate(milestones):
             check_duration(f"milestones[{i}]", m)
-        _check_ordered("milestones", milestones, strict=False)
+        check_ordered("milestones", milestones, strict=False)
         object.__setattr__(self, "milestones", milestones)
-        object.__setattr__(self, "gamma", _check_positive("gamma", self.gamma))
+        object.__setattr__(self, "gamma", check_positive("gamma", self.gamma))
 
     def __call__(self, step: int, total_steps: int) -> float:
         k = 0
@@ -332,7 +235,7 @@ class Step(Schedule):
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
-        steps = _check_resolved_order("milestones", self.milestones, total_steps, strict=False)
+        steps = check_resolved_order("milestones", self.milestones, total_steps, strict=False)
         for m, s in zip(self.milestones, steps, strict=True):
             if s >= total_steps:
                 raise ValueError(
@@ -341,7 +244,7 @@ class Step(Schedule):
                 )
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return _inner(total_steps, *(resolve_duration(m, total_steps) for m in self.milestones))
+        return inner_steps(total_steps, *(resolve_duration(m, total_steps) for m in self.milestones))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -364,14 +267,14 @@ class InverseSqrt(Schedule):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peak", check_real("peak", self.peak))
-        _check_period("warmup", self.warmup)
+        check_period("warmup", self.warmup)
         object.__setattr__(self, "start", check_real("start", self.start))
 
     def __call__(self, step: int, total_steps: int) -> float:
         w = resolve_duration(self.warmup, total_steps)
         step = min(max(step, 0), total_steps)
         if step < w:
-            return _lerp(self.start, self.peak, step / w)
+            return lerp(self.start, self.peak, step / w)
         return self.peak * math.sqrt(w / step)
 
     def validate(self, total_steps: int) -> None:
@@ -384,7 +287,7 @@ class InverseSqrt(Schedule):
             )
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return _inner(total_steps, resolve_duration(self.warmup, total_steps))
+        return inner_steps(total_steps, resolve_duration(self.warmup, total_steps))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -416,10 +319,10 @@ class OneCycle(Schedule):
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peak", check_real("peak", self.peak))
-        object.__setattr__(self, "pct_start", _check_fraction("pct_start", self.pct_start))
-        object.__setattr__(self, "div_factor", _check_positive("div_factor", self.div_factor))
+        object.__setattr__(self, "pct_start", check_fraction("pct_start", self.pct_start))
+        object.__setattr__(self, "div_factor", check_positive("div_factor", self.div_factor))
         object.__setattr__(
-            self, "final_div_factor", _check_positive("final_div_factor", self.final_div_factor)
+            self, "final_div_factor", check_positive("final_div_factor", self.final_div_factor)
         )
         check_choice("shape", self.shape, ("cosine", "linear"))
 
@@ -440,7 +343,7 @@ class OneCycle(Schedule):
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
         turn = math.floor(self.pct_start * total_steps - 1)
-        return _inner(total_steps, turn, turn + 1)
+        return inner_steps(total_steps, turn, turn + 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -460,7 +363,7 @@ class PiecewiseLinear(Schedule):
     points: tuple[tuple[int | float, float], ...]
 
     def __post_init__(self) -> None:
-        points = _as_tuple("points", self.points, "(step_or_fraction, value) pairs")
+        points = as_tuple("points", self.points, "(step_or_fraction, value) pairs")
         if not points:
             raise ValueError("points must hold at least one (step_or_fraction, value) pair, got points=()")
         checked = []
@@ -473,7 +376,7 @@ class PiecewiseLinear(Schedule):
             checked.append(
                 (check_duration(f"points[{i}][0]", point[0]), check_real(f"points[{i}][1]", point[1]))
             )
-        _check_ordered("points positions", tuple(p for p, _ in checked), strict=False)
+        check_ordered("points positions", tuple(p for p, _ in checked), strict=False)
         object.__setattr__(self, "points", tuple(checked))
 
     def __call__(self, step: int, total_steps: int) -> float:
@@ -485,16 +388,16 @@ class PiecewiseLinear(Schedule):
         if i == len(xs) - 1:
             return points[-1][1]
         x0 = xs[i]
-        return _lerp(points[i][1], points[i + 1][1], (step - x0) / (xs[i + 1] - x0))
+        return lerp(points[i][1], points[i + 1][1], (step - x0) / (xs[i + 1] - x0))
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
-        _check_resolved_order(
+        check_resolved_order(
             "points positions", tuple(p for p, _ in self.points), total_steps, strict=False
         )
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
-        return _inner(total_steps, *(resolve_duration(x, total_steps) for x, _ in self.points))
+        return inner_steps(total_steps, *(resolve_duration(x, total_steps) for x, _ in self.points))
 
 
 _WARMUP_SHAPES = ("linear", "cosine")
@@ -567,20 +470,20 @@ class WarmupStableDecay(Schedule):
         if step < w:
             t = step / w if step > 0 else 0.0
             if self.warmup_shape == "linear":
-                return _lerp(self.start, self.peak, t)
-            return _lerp(self.peak, self.start, _cos_weight(t))
+                return lerp(self.start, self.peak, t)
+            return lerp(self.peak, self.start, cos_weight(t))
         decay_start = total_steps - d
         if step < decay_start or d == 0:
             return self.peak
-        t = _phase(step, decay_start, d)
+        t = phase_progress(step, decay_start, d)
         shape = self.decay_shape
         if shape == "linear":
-            return _lerp(self.peak, self.end, t)
+            return lerp(self.peak, self.end, t)
         if shape == "cosine":
-            return _lerp(self.end, self.peak, _cos_weight(t))
+            return lerp(self.end, self.peak, cos_weight(t))
         if shape == "sqrt":
-            return _lerp(self.end, self.peak, math.sqrt(1.0 - t))
-        return _lerp(self.end, self.peak, 1.0 - math.sqrt(t))
+            return lerp(self.end, self.peak, math.sqrt(1.0 - t))
+        return lerp(self.end, self.peak, 1.0 - math.sqrt(t))
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
@@ -593,7 +496,7 @@ class WarmupStableDecay(Schedule):
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
         w, d = self._steps(total_steps)
-        return _inner(total_steps, w, total_steps - d)
+        return inner_steps(total_steps, w, total_steps - d)
 
     def extended(self, old_total: int, new_total: int) -> Schedule:
         """The same warmup and decay lengths in steps (resolved at ``old_total``), so a

@@ -40,7 +40,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 from paramsched import ParamScheduler, ScheduleWarning
-from paramsched._validate import check_positive_int, describe
+from paramsched.checks import check_positive_int, describe
 from paramsched.recording.base import Recorder
 from paramsched.scheduler import STATE_FORMAT
 from paramsched_lightning.loggers import LoggerRecorder

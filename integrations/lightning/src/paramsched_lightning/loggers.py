@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from paramsched._validate import check_positive_int, describe
+from paramsched.checks import check_positive_int, describe
 from paramsched.recording.base import Recorder, RunMetadata
 
 __all__ = ["LoggerRecorder"]

@@ -39,10 +39,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from paramsched._validate import check_positive_int, check_real, describe
+from paramsched.checks import check_positive_int, check_real, describe
 from paramsched.recording import BackgroundRecorder
 from paramsched.recording.base import RunMetadata
-from paramsched.recording.metadata import utc_now
+from paramsched.runformat import utc_now
 
 __all__ = ["MlflowRecorder", "metadata_params", "ARTIFACT_PATH", "PARAM_VALUE_LIMIT"]
 

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from paramsched._validate import describe
-from paramsched.recording.naming import PREFIX, STEP_SERIES
+from paramsched.checks import describe
+from paramsched.naming import PREFIX, STEP_SERIES
 from paramsched.replay.trajectory import Trajectory
 from paramsched_mlflow.recorder import ARTIFACT_PATH
 

@@ -26,7 +26,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from paramsched import ParamScheduler, ScheduleWarning
-from paramsched._validate import describe
+from paramsched.checks import describe
 from paramsched.torch_adapter import ParamSchedulerLR
 
 __all__ = ["ParamSchedulerCallback", "find_param_scheduler"]

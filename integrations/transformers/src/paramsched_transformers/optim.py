@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from paramsched import ParamScheduler
-from paramsched._validate import describe
+from paramsched.checks import describe
 from paramsched.recording.base import Recorder
 from paramsched.torch_adapter import ParamSchedulerLR
 

@@ -69,12 +69,12 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from paramsched._validate import check_choice, describe
+from paramsched.checks import check_choice, describe
+from paramsched.naming import STEP_SERIES
 from paramsched.recording.background import BackgroundRecorder
 from paramsched.recording.base import RunMetadata
 from paramsched.recording.errors import RecorderError
-from paramsched.recording.metadata import utc_now
-from paramsched.recording.naming import STEP_SERIES
+from paramsched.runformat import utc_now
 
 __all__ = ["WandbRecorder", "STEP_MODES", "CONFIG_KEY", "HP_RUN_KEY", "PARENT_RUN_KEY"]
 

@@ -33,8 +33,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from paramsched._validate import describe
-from paramsched.recording.naming import PREFIX, STEP_SERIES, parse_series_name
+from paramsched.checks import describe
+from paramsched.naming import PREFIX, STEP_SERIES, parse_series_name
 
 from .reader import find_run_file, read_offline_run
 from .recorder import CONFIG_KEY, HP_RUN_KEY

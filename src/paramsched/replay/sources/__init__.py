@@ -32,7 +32,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from paramsched._registry import BackendNotInstalledError, Registry
-from paramsched._validate import describe
+from paramsched.checks import describe
 from paramsched.replay.trajectory import Trajectory
 
 __all__ = ["SOURCES", "Source", "load", "register_source"]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from paramsched._validate import describe
+from paramsched.checks import describe
 from paramsched.replay.sources import Source
 from paramsched.replay.trajectory import Trajectory
 

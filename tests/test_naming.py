@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from paramsched.naming import check_key_name, sanitize_label
 from paramsched.recording import group_label, parse_series_name, series_name
-from paramsched.recording.naming import check_key_name, sanitize_label
 
 
 def test_examples():

@@ -1,7 +1,15 @@
-"""Shared argument checks: one wording for every error in the library.
+"""Argument checks with one wording for every error: for paramsched and its plugins.
 
 Each check raises ``ValueError`` for a bad value and ``TypeError`` for a bad
-type, naming the argument, the value received and what was expected.
+type, naming the argument, the value received and what was expected. The
+integrations (and third-party recorders or sources) use these so that every
+message a user sees reads the same way.
+
+>>> from paramsched.checks import check_positive_int
+>>> check_positive_int("total_steps", 0)
+Traceback (most recent call last):
+...
+ValueError: total_steps must be an int >= 1, got total_steps=0
 """
 
 from __future__ import annotations
@@ -31,30 +39,6 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
         raise TypeError(f"{name} must be an int >= {minimum}, got {name}={describe(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {name}={describe(value)}")
-    return value
-
-
-def check_duration(name: str, value: Any) -> int | float:
-    """Check a duration: a step count (int >= 0) or a fraction of the run (float in [0, 1])."""
-    expected = "a fraction in [0, 1] (float) or a step count >= 0 (int)"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be {expected}, got {name}={describe(value)}")
-    if isinstance(value, float):
-        if not (0.0 <= value <= 1.0):
-            raise ValueError(f"{name} must be {expected}, got {name}={describe(value)}")
-    elif value < 0:
-        raise ValueError(f"{name} must be {expected}, got {name}={describe(value)}")
-    return value
-
-
-def resolve_duration(value: int | float, total_steps: int) -> int:
-    """Turn a duration (int steps, or float fraction of ``total_steps``) into steps.
-
-    >>> resolve_duration(0.25, 1000), resolve_duration(30, 1000)
-    (250, 30)
-    """
-    if isinstance(value, float):
-        return int(round(value * total_steps))
     return value
 
 

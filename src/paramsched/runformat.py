@@ -1,0 +1,290 @@
+"""The run format: the metadata document every backend stores, and the CSV run directory.
+
+This module is the one place that knows how a run is laid out on disk. The
+CSV recorder writes it, ``Trajectory.to_csv`` / :func:`write_run` write it,
+and the CSV source reads it; the round-trip test in ``tests/test_runformat.py``
+guards it.
+
+**The metadata document** (``run.json``; also ``wandb.config["paramsched"]``
+and the MLflow artifact ``paramsched/run.json``) is plain JSON. It never holds
+environment variables or credentials::
+
+    {
+      "format": "paramsched.run/1",
+      "paramsched_version": "0.1.0",
+      "created_at": "2026-11-27T01:00:00+00:00",   # UTC, ISO 8601
+      "total_steps": 1000,
+      "optimizer": "torch.optim.adamw.AdamW",       # module.qualname of the class
+      "relative": false,                            # True: values = base * schedule
+      "schedules": {"lr": {...spec...}},            # global schedules, by key
+      "overrides": {"head": {"lr": {...spec...}}},  # by group label
+      "groups": [{"index": 0, "label": "g0", "base": {"lr": 0.001}}],
+      "series": ["hp/lr/g0", ...],                  # every series, in column order
+      "rank": 0, "world_size": 1,
+      "record_ranks": "zero",                       # "all": every rank records its own run
+      "resumed_from_step": null                     # int when the scheduler was resumed
+    }
+
+**The CSV run directory**:
+
+- ``values.csv``: the header ``step,<series...>`` (the order of
+  ``metadata["series"]``), then one row per step. Every float is written
+  with ``repr``, so ``float(text)`` gives back the same bits; an empty cell
+  means "not logged at this step". Series names are ``hp/<key>/<group>``
+  names (:func:`paramsched.naming.check_series_name`), which never hold a
+  comma, a quote or a newline.
+- ``run.json``: the metadata document, written atomically (temp file,
+  fsync, rename).
+
+>>> import tempfile, pathlib
+>>> folder = pathlib.Path(tempfile.mkdtemp())
+>>> header_line(["hp/lr/g0"]), format_row(3, [0.1])
+('step,hp/lr/g0', '3,0.1\\n')
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+import json
+import os
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from paramsched.checks import describe
+from paramsched.naming import STEP_SERIES, check_series_name
+
+__all__ = [
+    "FORMAT",
+    "METADATA_FILE",
+    "VALUES_FILE",
+    "check_metadata",
+    "drop_partial_last_line",
+    "format_row",
+    "header_line",
+    "read_header",
+    "read_metadata",
+    "read_table",
+    "utc_now",
+    "write_json_atomic",
+    "write_run",
+]
+
+FORMAT = "paramsched.run/1"
+VALUES_FILE = "values.csv"
+METADATA_FILE = "run.json"
+STEP_COLUMN = "step"
+_PANDAS_MAJOR = int(pd.__version__.split(".")[0])
+
+
+# -- the metadata document -----------------------------------------------------------
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 text."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def check_metadata(metadata: Any) -> dict[str, Any]:
+    """Raise unless ``metadata`` looks like a run metadata document."""
+    if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
+        got = metadata.get("format") if isinstance(metadata, dict) else type(metadata).__name__
+        raise ValueError(f"run metadata must have format={FORMAT!r}, got {got!r}")
+    return metadata
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The metadata document at ``path`` (a ``run.json``), or ``None`` when there is none."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{os.fspath(path)}: not valid JSON: {exc}") from None
+    try:
+        return check_metadata(document)
+    except ValueError as exc:
+        raise ValueError(f"{os.fspath(path)}: {exc}") from None
+
+
+def write_json_atomic(path: str | os.PathLike[str], document: Any, *, durable: bool = True) -> None:
+    """Write ``document`` as JSON so that a reader sees the old file or the new one, never half.
+
+    A temp file beside ``path`` is written, fsync'ed (``durable``), renamed over
+    ``path``, and the directory fsync'ed, so the new file survives a power cut.
+    """
+    path = Path(path)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        json.dump(document, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
+    os.replace(temp, path)
+    if durable:
+        fsync_directory(path.parent)
+
+
+def fsync_directory(folder: str | os.PathLike[str]) -> None:
+    """fsync a directory, so a file created or renamed in it is on disk (POSIX only)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on a directory
+    finally:
+        os.close(fd)
+
+
+# -- rows ---------------------------------------------------------------------------------
+
+
+def header_line(series: Sequence[str]) -> str:
+    """``step,<series...>`` (no newline); every name must be a valid series name."""
+    for name in series:
+        check_series_name(name)
+    return ",".join((STEP_COLUMN, *series))
+
+
+def format_row(step: int, values: Iterable[float]) -> str:
+    """One ``values.csv`` line (with its newline): floats as ``repr``, NaN as an empty cell."""
+    cells = ["" if v != v else repr(float(v)) for v in values]
+    return f"{step},{','.join(cells)}\n"
+
+
+def read_header(path: str | os.PathLike[str]) -> str | None:
+    """The header line of an existing, non-empty values file, else ``None``."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            line = handle.readline()
+    except FileNotFoundError:
+        return None
+    return line.rstrip("\n") or None
+
+
+def drop_partial_last_line(path: str | os.PathLike[str]) -> bytes | None:
+    """Cut a last line left unfinished by a killed writer; return what was cut (or ``None``)."""
+    with open(path, "rb+") as handle:
+        handle.seek(0, os.SEEK_END)
+        size = handle.tell()
+        if size == 0:
+            return None
+        handle.seek(size - 1)
+        if handle.read(1) == b"\n":
+            return None
+        keep = size
+        while keep > 0:  # scan back, block by block, to the last newline
+            block = min(keep, 1 << 16)
+            handle.seek(keep - block)
+            chunk = handle.read(block)
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = keep - block + newline + 1
+                break
+            keep -= block
+        handle.seek(keep)
+        tail = handle.read(80)
+        handle.truncate(keep)
+        return tail
+
+
+def read_table(path: str | os.PathLike[str], label: str) -> tuple[pd.DataFrame, list[str]]:
+    """Read a ``values.csv`` (or any CSV log) into a raw table, and notes on what was skipped.
+
+    Only an empty cell is missing (``"nan"`` text is kept, so the caller can
+    report it); floats parse exactly; a row longer than the header is an
+    error; an unfinished last line (no newline) is not read and is noted.
+    """
+    data = Path(path).read_bytes()
+    notes: list[str] = []
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        tail = data[cut:]
+        if cut == 0:
+            raise ValueError(f"{label}: the file holds only an unfinished header line {tail[:80]!r}")
+        notes.append(f"an unfinished last line (the writer was interrupted) was not read: {tail[:80]!r}")
+        data = data[:cut]
+    if not data.strip():
+        raise ValueError(f"{label}: the file is empty (no header 'step,<series...>')")
+    header_text = data[: data.find(b"\n")].decode("utf-8", errors="replace")
+    header = next(csv.reader([header_text]))
+    if len(set(header)) != len(header):
+        dup = sorted({c for c in header if header.count(c) > 1})
+        raise ValueError(f"{label}: column(s) {dup} appear more than once in the header")
+    options: dict[str, Any] = {
+        "keep_default_na": False,  # only an empty cell is missing; 'nan' text is reported
+        "na_values": [""],
+    }
+    if _PANDAS_MAJOR < 3:  # pandas >= 3 parses exactly by default (and deprecates the option)
+        options["float_precision"] = "round_trip"
+    try:
+        with warnings.catch_warnings():
+            # A row longer than the header would be cut silently: make it an error.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            table = pd.read_csv(io.BytesIO(data), index_col=False, **options)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
+        raise ValueError(f"{label}: not a readable CSV table: {exc}") from None
+    table.columns = [str(c) for c in table.columns]
+    return table, notes
+
+
+# -- whole runs -----------------------------------------------------------------------------
+
+
+def run_folder(path: str | os.PathLike[str]) -> Path:
+    """The run directory meant by ``path``: the directory itself, or the parent of its ``values.csv``."""
+    folder = Path(path)
+    return folder.parent if folder.name == VALUES_FILE else folder
+
+
+def write_run(
+    path: str | os.PathLike[str],
+    frame: pd.DataFrame,
+    metadata: Mapping[str, Any] | None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``frame`` (a trajectory frame: index ``step``, one column per series) as a CSV run.
+
+    ``values.csv`` gets every row; ``run.json`` the metadata (a stale one is
+    removed when ``metadata`` is ``None``). Both files are replaced atomically.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a directory path, got path={describe(path)}")
+    if not isinstance(overwrite, bool):
+        raise TypeError(f"overwrite must be a bool, got overwrite={describe(overwrite)}")
+    folder = run_folder(path)
+    values_path = folder / VALUES_FILE
+    if values_path.exists() and not overwrite:
+        raise FileExistsError(f"{os.fspath(values_path)!r} already exists; pass overwrite=True to replace it")
+    names = [str(c) for c in frame.columns if str(c) != STEP_SERIES]
+    header = header_line(names)
+    folder.mkdir(parents=True, exist_ok=True)
+    steps = frame.index.to_numpy().tolist()
+    matrix = frame[names].to_numpy(dtype=np.float64)
+    lines = [header + "\n"]
+    lines.extend(format_row(step, row) for step, row in zip(steps, matrix.tolist(), strict=True))
+    temp = values_path.with_name(f".{VALUES_FILE}.{os.getpid()}.tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.write("".join(lines))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, values_path)
+    meta_path = folder / METADATA_FILE
+    if metadata is not None:
+        write_json_atomic(meta_path, dict(metadata))
+    elif meta_path.exists():
+        meta_path.unlink()  # overwrite=True: a stale run.json would describe another run
+    return folder

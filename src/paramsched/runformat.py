@@ -35,6 +35,10 @@ environment variables or credentials::
   comma, a quote or a newline.
 - ``run.json``: the metadata document, written atomically (temp file,
   fsync, rename).
+- ``events.jsonl``: one event record (:mod:`paramsched.events`) per line, in
+  the order they happened; read back through ``events.supersede``.
+- ``metrics.csv`` (only when metrics are recorded): ``step,name,value`` rows,
+  one per metric value, floats as ``repr``.
 
 >>> import tempfile, pathlib
 >>> folder = pathlib.Path(tempfile.mkdtemp())
@@ -61,9 +65,15 @@ from paramsched.checks import describe
 from paramsched.naming import STEP_SERIES, check_series_name
 
 __all__ = [
+    "EVENTS_FILE",
     "FORMAT",
     "METADATA_FILE",
+    "METRICS_FILE",
     "VALUES_FILE",
+    "event_line",
+    "metric_lines",
+    "read_events",
+    "read_metrics",
     "check_metadata",
     "drop_partial_last_line",
     "format_row",
@@ -79,6 +89,8 @@ __all__ = [
 FORMAT = "paramsched.run/1"
 VALUES_FILE = "values.csv"
 METADATA_FILE = "run.json"
+EVENTS_FILE = "events.jsonl"
+METRICS_FILE = "metrics.csv"
 STEP_COLUMN = "step"
 _PANDAS_MAJOR = int(pd.__version__.split(".")[0])
 
@@ -254,12 +266,15 @@ def write_run(
     frame: pd.DataFrame,
     metadata: Mapping[str, Any] | None,
     *,
+    events: Sequence[Mapping[str, Any]] = (),
+    metrics: pd.DataFrame | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``frame`` (a trajectory frame: index ``step``, one column per series) as a CSV run.
 
-    ``values.csv`` gets every row; ``run.json`` the metadata (a stale one is
-    removed when ``metadata`` is ``None``). Both files are replaced atomically.
+    ``values.csv`` gets every row; ``run.json`` the metadata, ``events.jsonl``
+    the events and ``metrics.csv`` the metrics (a stale file of each is
+    removed when there is nothing to write). Every file is replaced atomically.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a directory path, got path={describe(path)}")
@@ -287,4 +302,96 @@ def write_run(
         write_json_atomic(meta_path, dict(metadata))
     elif meta_path.exists():
         meta_path.unlink()  # overwrite=True: a stale run.json would describe another run
+    _replace_text(folder / EVENTS_FILE, "".join(event_line(e) for e in events))
+    text = ""
+    if metrics is not None and len(metrics.columns):
+        text = "step,name,value\n"
+        for step, row in zip(metrics.index.tolist(), metrics.to_dict("records"), strict=True):
+            text += metric_lines(step, {k: v for k, v in row.items() if v == v})
+    _replace_text(folder / METRICS_FILE, text)
     return folder
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, or remove ``path`` when ``text`` is empty."""
+    if not text:
+        if path.exists():
+            path.unlink()
+        return
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temp, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+
+
+# -- events and metrics -----------------------------------------------------------------
+
+
+def event_line(event: Mapping[str, Any]) -> str:
+    """One ``events.jsonl`` line (with its newline)."""
+    return json.dumps(dict(event), allow_nan=False, separators=(",", ":")) + "\n"
+
+
+def read_events(path: str | os.PathLike[str], label: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The events of an ``events.jsonl`` (superseded ones dropped), and notes; none if no file.
+
+    A last line cut short by a killed writer is skipped with a note; any
+    other malformed line is an error naming the file and the line.
+    """
+    from paramsched.events import check_event, supersede
+
+    path = Path(path)
+    if not path.is_file():
+        return [], []
+    data = path.read_bytes()
+    notes: list[str] = []
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n") + 1
+        notes.append(f"{path.name}: an unfinished last line (the writer was interrupted) was not read")
+        data = data[:cut]
+    events = []
+    for number, line in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{label}: {path.name} line {number} is not JSON: {exc}") from None
+        events.append(check_event(item, f"{label}: {path.name} line {number}"))
+    return supersede(events), notes
+
+
+def metric_lines(step: int, metrics: Mapping[str, float]) -> str:
+    """The ``metrics.csv`` lines of one step (names are checked by the caller)."""
+    return "".join(f"{step},{name},{float(value)!r}\n" for name, value in metrics.items())
+
+
+def read_metrics(path: str | os.PathLike[str], label: str) -> pd.DataFrame | None:
+    """A ``metrics.csv`` as a wide frame (index ``step``, one float64 column per metric), or None.
+
+    The last value written for a (step, name) wins, as for values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    table, _ = read_table(path, f"{label}: {METRICS_FILE}")
+    missing = [c for c in ("step", "name", "value") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{label}: {METRICS_FILE} needs columns step,name,value; missing {missing}")
+    if not len(table):
+        return None
+    try:
+        steps = table["step"].astype(np.int64)
+        values = table["value"].astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{label}: {METRICS_FILE} holds a non-numeric step or value: {exc}") from None
+    long = pd.DataFrame({"step": steps, "name": table["name"].astype(str), "value": values})
+    wide = long.drop_duplicates(["step", "name"], keep="last").pivot(index="step", columns="name", values="value")
+    wide = wide.sort_index()
+    wide.index = wide.index.astype(np.int64)
+    wide.index.name = STEP_COLUMN
+    wide.columns = [str(c) for c in wide.columns]
+    wide.columns.name = None
+    return wide.astype(np.float64)

@@ -1,9 +1,12 @@
 """The `Recorder` base class: what every backend (CSV, W&B, MLflow, ...) implements.
 
 Lifecycle: ``start(metadata)`` once, ``record(step, values)`` once per
-optimizer update, ``flush()`` whenever durability matters, ``close()`` once.
-Constructors only store configuration; files, network and SDK calls start in
-``start()``.
+optimizer update, ``record_event(event)`` when something besides the
+schedules changed a value (an intervention, drift, a resume: see
+:mod:`paramsched.events`), ``record_metrics(step, metrics)`` for training
+metrics the user asked to keep, ``flush()`` whenever durability matters
+(every checkpoint), ``close()`` once. Constructors only store configuration;
+files, network and SDK calls start in ``start()``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,18 @@ class Recorder(abc.ABC):
     ``values`` maps series names (``hp/<key>/<group>``) to plain Python floats;
     every series appears at every step. Subclasses implement ``start``,
     ``record`` and ``close``; ``flush`` defaults to doing nothing.
+
+    A backend that keeps events sets ``stores_events = True`` and implements
+    ``record_event``; one that keeps training metrics sets ``stores_metrics``
+    and implements ``record_metrics``. The defaults keep nothing (a backend
+    that cannot store them says so with those flags, which the contract
+    suite in :mod:`paramsched.testing` reads).
     """
+
+    #: True when ``record_event`` stores the event where the backend's source reads it back.
+    stores_events: bool = False
+    #: True when ``record_metrics`` stores the metrics where the backend's source reads them back.
+    stores_metrics: bool = False
 
     @abc.abstractmethod
     def start(self, metadata: RunMetadata) -> None:
@@ -32,8 +46,15 @@ class Recorder(abc.ABC):
     def record(self, step: int, values: Mapping[str, float]) -> None:
         """Record the values in effect during optimizer update ``step``."""
 
+    def record_event(self, event: Mapping[str, Any]) -> None:
+        """Keep one event record (:mod:`paramsched.events`); events arrive in the order they happen."""
+
+    def record_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Keep training metrics (``{"loss": 0.42}``) logged after optimizer update ``step``."""
+
     def flush(self) -> None:
-        """Push buffered values to the backend."""
+        """Push buffered values to the backend: after it returns, everything recorded so
+        far is durable (on disk, in the spool or accepted by the tracker)."""
 
     @abc.abstractmethod
     def close(self) -> None:

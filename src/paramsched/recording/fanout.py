@@ -67,6 +67,12 @@ class FanOut(Recorder):
         if failed:
             _raise(failed, "record")
 
+    def record_event(self, event: Mapping[str, Any]) -> None:
+        _raise(self._call_each(lambda rec: rec.record_event(event)), "record_event")
+
+    def record_metrics(self, step: int, metrics: Mapping[str, float]) -> None:
+        _raise(self._call_each(lambda rec: rec.record_metrics(step, metrics)), "record_metrics")
+
     def flush(self) -> None:
         _raise(self._call_each(lambda rec: rec.flush()), "flush")
 

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from paramsched.checks import check_choice, check_positive_int, describe
+from paramsched.events import check_event
 from paramsched.naming import (
     check_key_name,
     check_series_name,
@@ -66,6 +67,13 @@ class Trajectory:
         source: where the values came from, used in every error message.
         notes: what the reader normalized on the way (duplicated steps that
             kept their last row, sorted steps, a dropped unfinished last line).
+        events: the run's events (:mod:`paramsched.events`: interventions,
+            drift, resumes, policy decisions), in the order they happened,
+            without those a resume made void.
+        metrics: the training metrics the log holds beside the schedules
+            (loss, val loss, ...): a DataFrame indexed by ``step`` with one
+            float64 column per metric (NaN: not logged at that step), or
+            ``None`` when the source has none.
     """
 
     def __init__(
@@ -75,6 +83,8 @@ class Trajectory:
         source: str = "",
         *,
         notes: Sequence[str] = (),
+        events: Sequence[Mapping[str, Any]] = (),
+        metrics: pd.DataFrame | None = None,
     ) -> None:
         if not isinstance(source, str):
             raise TypeError(f"source must be a string, got source={describe(source)}")
@@ -84,6 +94,18 @@ class Trajectory:
         self.frame = _check_frame(frame, source or "trajectory")
         self.metadata: dict[str, Any] | None = dict(metadata) if metadata is not None else None
         self.notes: tuple[str, ...] = tuple(notes)
+        label = source or "trajectory"
+        self.events: tuple[dict[str, Any], ...] = tuple(
+            check_event(event, f"{label}: events[{i}]") for i, event in enumerate(events)
+        )
+        self.metrics: pd.DataFrame | None = None if metrics is None else _check_metrics(metrics, label)
+
+    @property
+    def lineage(self) -> dict[str, Any] | None:
+        """Where this run branched from (``metadata["parent"]``: the parent's source, run id,
+        fingerprint, branch step, ...), or ``None`` for a run that is not a branch."""
+        parent = (self.metadata or {}).get("parent")
+        return dict(parent) if isinstance(parent, Mapping) else None
 
     # -- building --------------------------------------------------------------
 
@@ -283,7 +305,11 @@ class Trajectory:
             if (key_list is None or parse_series_name(s)[0] in key_list)
             and (group_list is None or parse_series_name(s)[1] in group_list)
         ]
-        return Trajectory(self.frame[chosen], self.metadata, self.source, notes=self.notes)
+        kept = set(chosen)
+        events = [e for e in self.events if e["series"] is None or e["series"] in kept]
+        return Trajectory(
+            self.frame[chosen], self.metadata, self.source, notes=self.notes, events=events, metrics=self.metrics
+        )
 
     def with_groups(self, mapping: Mapping[str, str]) -> Trajectory:
         """Group labels renamed (``{"old": "new"}``); unnamed groups keep their label.
@@ -312,7 +338,10 @@ class Trajectory:
             key, label = parse_series_name(s)
             renamed[s] = series_name(key, mapping.get(label, label))
         frame = self.frame.rename(columns=renamed)
-        return Trajectory(frame, None, f"{self.source} (groups renamed)", notes=self.notes)
+        events = [dict(e, series=renamed.get(e["series"], e["series"])) for e in self.events]
+        return Trajectory(
+            frame, None, f"{self.source} (groups renamed)", notes=self.notes, events=events, metrics=self.metrics
+        )
 
     def filled(self, gaps: str = "previous") -> Trajectory:
         """Every step between each series' first and last recorded step given a value.
@@ -336,7 +365,10 @@ class Trajectory:
             col[lo:hi] = sched.dense_values()
             data[name] = col
         frame = pd.DataFrame(data, index=pd.Index(index, name=STEP))
-        return Trajectory(frame, None, f"{self.source} (gaps filled: {gaps})", notes=self.notes)
+        return Trajectory(
+            frame, None, f"{self.source} (gaps filled: {gaps})", notes=self.notes, events=self.events,
+            metrics=self.metrics,
+        )
 
     def rescaled(self, total_steps: int, interpolation: str = "nearest") -> Trajectory:
         """This trajectory mapped onto a run of ``total_steps`` updates, by fraction of the run.
@@ -420,7 +452,9 @@ class Trajectory:
         """
         from paramsched.runformat import write_run
 
-        return write_run(path, self.frame, self.metadata, overwrite=overwrite)
+        return write_run(
+            path, self.frame, self.metadata, events=self.events, metrics=self.metrics, overwrite=overwrite
+        )
 
     def plot(self, keys: str | Sequence[str] | None = None) -> Any:
         """A matplotlib figure: one panel per key, one line per group. Needs matplotlib."""
@@ -491,6 +525,23 @@ def _check_frame(frame: Any, label: str) -> pd.DataFrame:
             step = int(index[int(np.argmax(inf))])
             raise ValueError(f"{label}: series {name!r} has a non-finite value at step {step}")
     return frame
+
+
+def _check_metrics(metrics: Any, label: str) -> pd.DataFrame:
+    """A metrics frame: int64 ``step`` index (sorted, unique), float64 columns, no inf."""
+    if not isinstance(metrics, pd.DataFrame):
+        raise TypeError(f"{label}: metrics must be a pandas DataFrame or None, got {describe(metrics)}")
+    index = metrics.index
+    if index.name != STEP or not pd.api.types.is_integer_dtype(index.dtype):
+        raise ValueError(f"{label}: the metrics frame must have an integer index named 'step', got {index.name!r} ({index.dtype})")
+    if len(index) and (np.diff(index.to_numpy()) <= 0).any():
+        raise ValueError(f"{label}: the metrics steps must be sorted and unique")
+    for name in metrics.columns:
+        if not isinstance(name, str) or metrics[name].dtype != np.float64:
+            raise TypeError(f"{label}: metric {name!r} must be a float64 column named by a string")
+        if np.isinf(metrics[name].to_numpy()).any():
+            raise ValueError(f"{label}: metric {name!r} has a non-finite value")
+    return metrics
 
 
 def _long_series_name(key: Any, group: Any, label: str, where: str) -> str:

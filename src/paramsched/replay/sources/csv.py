@@ -34,7 +34,17 @@ from paramsched.checks import describe
 from paramsched.replay._columns import row_locator, table_columns
 from paramsched.replay.sources import Source
 from paramsched.replay.trajectory import Trajectory
-from paramsched.runformat import METADATA_FILE, VALUES_FILE, read_metadata, read_table, write_run
+from paramsched.runformat import (
+    EVENTS_FILE,
+    METADATA_FILE,
+    METRICS_FILE,
+    VALUES_FILE,
+    read_events,
+    read_metadata,
+    read_metrics,
+    read_table,
+    write_run,
+)
 
 __all__ = ["CsvSource", "write_csv_run", "VALUES_FILE", "METADATA_FILE"]
 
@@ -79,13 +89,19 @@ class CsvSource(Source):
             raise FileNotFoundError(f"no run at {text!r}: the path does not exist")
         label = os.fspath(values_path)
         metadata = None
-        if values_path.name == VALUES_FILE:
-            metadata = read_metadata(values_path.parent / METADATA_FILE)
+        events: list[dict[str, Any]] = []
+        metrics = None
         table, notes = read_table(values_path, label)
+        if values_path.name == VALUES_FILE:
+            folder = values_path.parent
+            metadata = read_metadata(folder / METADATA_FILE)
+            events, event_notes = read_events(folder / EVENTS_FILE, label)
+            notes += event_notes
+            metrics = read_metrics(folder / METRICS_FILE, label)
         frame, more = table_columns(
             table, source=label, keymap=keymap, step_column=step_column, locate=row_locator("line", 2)
         )
-        return Trajectory(frame, metadata, label, notes=notes + list(more))
+        return Trajectory(frame, metadata, label, notes=notes + list(more), events=events, metrics=metrics)
 
 
 # Kept under its 0.1 name: the writer is paramsched.runformat.write_run.

@@ -12,14 +12,13 @@ not an LRScheduler: ``prepare`` hands it back unchanged, and with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import pytest
 import torch
 
 import paramsched as ps
-from paramsched.recording.base import Recorder
+from paramsched.testing import ListRecorder
 
 accelerate = pytest.importorskip("accelerate")
 from accelerate import Accelerator  # noqa: E402
@@ -40,20 +39,6 @@ def _fresh_accelerate_state():
     yield
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
-
-
-class ListRecorder(Recorder):
-    def __init__(self) -> None:
-        self.rows: list[tuple[int, dict[str, float]]] = []
-
-    def start(self, metadata: Mapping[str, Any]) -> None:
-        pass
-
-    def record(self, step: int, values: Mapping[str, float]) -> None:
-        self.rows.append((step, dict(values)))
-
-    def close(self) -> None:
-        pass
 
 
 def _setup(**sched_kwargs: Any):

@@ -110,3 +110,17 @@ def test_accelerate_on_two_processes_advances_once_per_update(tmp_path):
         assert result["applied_lr"] == result["expected_lr"]
         # what Accelerate does to a plain torch scheduler: num_processes steps per update
         assert result["lambda_lr_last_epoch"] == 8
+
+
+def test_a_control_file_switches_both_ranks_at_the_same_update(tmp_path):
+    _torchrun(ROOT / "tests" / "_workers" / "control_two_ranks.py", str(tmp_path))
+    rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert rank0 == rank1 == [0.1] * 10 + [0.01] * 10
+    # built before init_process_group, the scheduler still records on rank 0 only
+    lines = (tmp_path / "run" / "values.csv").read_text().splitlines()
+    assert [int(line.split(",", 1)[0]) for line in lines[1:]] == list(range(20))
+    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert (meta["rank"], meta["world_size"]) == (0, 2)
+    (event,) = ps.replay.load(tmp_path / "run").events
+    assert (event["step"], event["after"], event["reason"]) == (10, 0.01, "both ranks")
+    assert json.loads((tmp_path / "control.json").read_text())["applied_at_step"] == 10

@@ -15,17 +15,26 @@ from typing import Any
 
 from paramsched._registry import BackendNotInstalledError
 from paramsched._version import __version__
-from paramsched.scheduler import ParamScheduler, ScheduleEndedError, ScheduleWarning
+from paramsched.branching import Branch, branch
+from paramsched.scheduler import (
+    DriftError,
+    DriftWarning,
+    ParamScheduler,
+    ScheduleEndedError,
+    ScheduleWarning,
+)
 from paramsched.schedules import (
     Clip,
     Constant,
     Cosine,
     Cyclic,
+    DurationWarning,
     Exponential,
     FunctionSchedule,
     InverseSqrt,
     Linear,
     OneCycle,
+    PeerSchedule,
     PiecewiseLinear,
     Polynomial,
     Product,
@@ -35,22 +44,31 @@ from paramsched.schedules import (
     Shift,
     Step,
     Sum,
+    Tanh,
+    TimeShift,
+    Triangular,
     WarmRestarts,
     Warmup,
     WarmupStableDecay,
+    WarmupThen,
+    from_hf,
+    from_timm,
+    from_torch,
     schedule_from_spec,
 )
 from paramsched.simulate import simulate
 from paramsched.torch_adapter import ParamSchedulerLR
 
-_SUBPACKAGES = ("replay", "dashboard", "recording")
+_SUBPACKAGES = ("replay", "dashboard", "recording", "policies", "control")
 
 __all__ = [
     "BackendNotInstalledError",
+    "Branch",
     "Clip",
     "Constant",
     "Cosine",
     "Cyclic",
+    "DurationWarning",
     "Exponential",
     "FunctionSchedule",
     "InverseSqrt",
@@ -58,6 +76,7 @@ __all__ = [
     "OneCycle",
     "ParamScheduler",
     "ParamSchedulerLR",
+    "PeerSchedule",
     "PiecewiseLinear",
     "Polynomial",
     "Product",
@@ -65,14 +84,24 @@ __all__ = [
     "Schedule",
     "ScheduleEndedError",
     "ScheduleWarning",
+    "DriftError",
+    "DriftWarning",
     "Sequence",
     "Shift",
     "Step",
     "Sum",
+    "Tanh",
+    "TimeShift",
+    "Triangular",
     "WarmRestarts",
     "Warmup",
     "WarmupStableDecay",
+    "WarmupThen",
     "__version__",
+    "branch",
+    "from_hf",
+    "from_timm",
+    "from_torch",
     "schedule_from_spec",
     "simulate",
     *_SUBPACKAGES,

@@ -80,6 +80,7 @@ def build_plan(
         for key, value in mapping.items():
             per_group[index][_key_name(key)] = (value, f"{argname}[{key!r}]")
 
+    _check_replayed_groups(per_group, global_keys, labels)
     plan = []
     coerced: dict[int, Schedule] = {}  # one Schedule per user object, shared by its groups
     for index, group in enumerate(groups):
@@ -127,6 +128,35 @@ def evaluate(
     return values
 
 
+def _check_replayed_groups(
+    per_group: Mapping[int, Mapping[str, tuple[Any, str]]], global_keys: Mapping[str, Any], labels: Sequence[str]
+) -> None:
+    """A key replayed from a log for some groups must not be silently left out for others.
+
+    A log holding ``hp/lr/g0`` only (Hugging Face logs group 0's lr) replayed into an
+    optimizer with two groups would leave group 1 at its own lr, unscheduled.
+    """
+    from paramsched.schedules.replayed import ReplaySchedule
+
+    replayed: dict[str, list[int]] = {}
+    for index, keys in per_group.items():
+        for key, (value, _) in keys.items():
+            if isinstance(value, ReplaySchedule):
+                replayed.setdefault(key, []).append(index)
+    for key, indices in replayed.items():
+        missing = [labels[i] for i in range(len(labels)) if key not in per_group[i] and key not in global_keys]
+        if missing:
+            have = [labels[i] for i in indices]
+            raise ValueError(
+                f"schedules replay {key!r} for group(s) {have} only: group(s) {missing} have no replayed "
+                f"series for {key!r} and would keep their own value; pass "
+                f"traj.schedules(groups='broadcast') to apply the logged group's values to every group, "
+                f"traj.schedules(groups={{{have[0]!r}: [{', '.join(repr(g) for g in [have[0], *missing])}]}}) "
+                f"to name the groups each logged group is replayed to, or schedule {key!r} for "
+                f"{missing} yourself (e.g. {{({key!r}, {missing[0]!r}): ...}})"
+            )
+
+
 def _key_name(key: Any) -> str:
     if not isinstance(key, str):
         raise TypeError(f"a scheduled key must be a string such as 'lr' or 'betas.0', got {describe(key)}")
@@ -160,9 +190,14 @@ def check_plan(plan: Iterable[PlanEntry], total_steps: int, bases: Sequence[floa
             except ValueError as exc:
                 raise ValueError(f"{entry.origin}: {exc}") from None
             points = check_points(entry.schedule, total_steps)
-            evaluated[id(entry.schedule)] = [(step, entry.schedule(step, total_steps)) for step in points]
+            evaluated[id(entry.schedule)] = [(step, _value(entry, step, total_steps)) for step in points]
         factor = 1.0 if bases is None else bases[position]
         for step, raw in evaluated[id(entry.schedule)]:
+            if not isinstance(raw, float):
+                raise TypeError(
+                    f"{entry.origin} gives {entry.key}={raw!r} ({type(raw).__name__}) at step {step} of "
+                    f"total_steps={total_steps} for group {entry.label!r}; a schedule must give a float"
+                )
             value = raw * factor
             problem = entry.target.check_value(value)
             if problem is not None:
@@ -171,6 +206,17 @@ def check_plan(plan: Iterable[PlanEntry], total_steps: int, bases: Sequence[floa
                     f"{entry.origin} gives {entry.key}={value!r}{scaled} at step {step} of "
                     f"total_steps={total_steps} for group {entry.label!r}; {problem}"
                 )
+
+
+def _value(entry: PlanEntry, step: int, total_steps: int) -> Any:
+    try:
+        return entry.schedule(step, total_steps)
+    except (TypeError, ValueError, ArithmeticError) as exc:
+        kind = TypeError if isinstance(exc, TypeError) else ValueError
+        raise kind(
+            f"{exc} (from {entry.origin}, for {entry.key} of group {entry.label!r} at step {step} "
+            f"of total_steps={total_steps})"
+        ) from None
 
 
 def plan_specs(

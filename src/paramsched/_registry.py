@@ -18,6 +18,7 @@ T = TypeVar("T")
 KNOWN_PLUGINS = {
     "wandb": "paramsched-wandb",
     "mlflow": "paramsched-mlflow",
+    "tensorboard": "paramsched-tensorboard",
 }
 
 

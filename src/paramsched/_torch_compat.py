@@ -175,3 +175,15 @@ def own_scheduled_tensors(
             items = list(group[field])
             items[index] = replacement
             group[field] = type(group[field])(items) if isinstance(group[field], list) else tuple(items)
+
+
+def broadcast_from_rank0(obj: Any) -> Any:
+    """``obj`` as rank 0 has it, on every rank (a collective: every rank must call it);
+    ``obj`` itself outside torch.distributed."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return obj
+    box = [obj if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

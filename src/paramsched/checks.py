@@ -15,6 +15,7 @@ ValueError: total_steps must be an int >= 1, got total_steps=0
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any
 
 
@@ -25,8 +26,8 @@ def describe(value: Any) -> str:
 
 
 def check_real(name: str, value: Any) -> float:
-    """Return ``value`` as a finite float, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    """Return ``value`` (a Python or numpy real, not a bool) as a finite float, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {name}={describe(value)}")
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {name}={describe(value)}")
@@ -34,12 +35,12 @@ def check_real(name: str, value: Any) -> float:
 
 
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
-    """Return ``value`` if it is an int >= ``minimum``, else raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Return ``value`` (a Python or numpy integer) as an int >= ``minimum``, else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int >= {minimum}, got {name}={describe(value)}")
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {name}={describe(value)}")
-    return value
+    return int(value)
 
 
 def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:

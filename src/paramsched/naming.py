@@ -79,3 +79,21 @@ def check_series_name(name: Any, *, source: str = "") -> str:
             f"'_', '-', '.', '/' and spaces, got group={label!r}"
         )
     return name
+
+
+def in_series_order(values: Mapping[str, float], series: tuple[str, ...]) -> dict[str, float]:
+    """``values`` as a dict in the order of ``series`` (a recorder's columns), or a ValueError.
+
+    A recorder is given exactly the series of ``metadata["series"]`` at every step;
+    this is its check, with the names that are missing or unexpected.
+
+    >>> in_series_order({"hp/lr/g1": 2.0, "hp/lr/g0": 1.0}, ("hp/lr/g0", "hp/lr/g1"))
+    {'hp/lr/g0': 1.0, 'hp/lr/g1': 2.0}
+    """
+    if set(values) != set(series):
+        missing = [s for s in series if s not in values]
+        extra = [s for s in values if s not in series]
+        raise ValueError(
+            f"values must hold exactly the series of metadata['series']; missing {missing}, unexpected {extra}"
+        )
+    return {s: values[s] for s in series}

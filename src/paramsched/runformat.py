@@ -217,7 +217,8 @@ def read_table(path: str | os.PathLike[str], label: str) -> tuple[pd.DataFrame, 
 
     Only an empty cell is missing (``"nan"`` text is kept, so the caller can
     report it); floats parse exactly; a row longer than the header is an
-    error; an unfinished last line (no newline) is not read and is noted.
+    error; an unfinished last line (no newline) is not read and is noted; a
+    row shorter than the header is read with its missing cells empty, noted.
     """
     data = Path(path).read_bytes()
     notes: list[str] = []
@@ -249,7 +250,35 @@ def read_table(path: str | os.PathLike[str], label: str) -> tuple[pd.DataFrame, 
     except (pd.errors.ParserError, pd.errors.ParserWarning, UnicodeDecodeError) as exc:
         raise ValueError(f"{label}: not a readable CSV table: {exc}") from None
     table.columns = [str(c) for c in table.columns]
+    short = _short_rows(data, len(header))
+    if short is not None:
+        count, line, cells = short
+        notes.append(
+            f"{count} row(s) have fewer cells than the header's {len(header)} (first: line {line}, "
+            f"{cells} cell(s)): their missing cells were read as not logged"
+        )
     return table, notes
+
+
+def _short_rows(data: bytes, width: int) -> tuple[int, int, int] | None:
+    """``(count, first line number, its cell count)`` of the non-blank rows with fewer than
+    ``width`` cells, or ``None``. ``data`` ends with a newline."""
+    if b'"' in data:  # quoted cells may hold commas: let the csv module split them
+        text = data.decode("utf-8", errors="replace").split("\n")[:-1]
+        lengths = [(i, len(row)) for i, row in enumerate(csv.reader(text)) if i > 0 and any(row)]
+        short = [(i, n) for i, n in lengths if n < width]
+        return (len(short), short[0][0] + 1, short[0][1]) if short else None
+    arr = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(arr == 10)
+    commas = np.flatnonzero(arr == 44)
+    per_line = np.diff(np.searchsorted(commas, ends))  # lines 2.. (the header is line 1)
+    lengths = np.diff(ends)  # each line's length, its newline included
+    blank = (lengths <= 1) | ((lengths == 2) & (arr[ends[1:] - 1] == 13))
+    short = (per_line + 1 < width) & ~blank
+    if not short.any():
+        return None
+    i = int(np.argmax(short))
+    return int(short.sum()), i + 2, int(per_line[i]) + 1
 
 
 # -- whole runs -----------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import torch
+
 from paramsched.checks import describe
 from paramsched.naming import check_key_name, group_label
 
@@ -53,7 +55,11 @@ def parse_target(key: Any) -> Target:
         raise TypeError(f"a scheduled key must be a string such as 'lr' or 'betas.0', got {describe(key)}")
     check_key_name(key)
     field, dot, rest = key.rpartition(".")
-    if dot and rest.isdigit():
+    if dot and rest and rest.isascii() and rest.isdigit():
+        if rest != str(int(rest)):  # "betas.01" would be a second series for betas.1
+            raise ValueError(
+                f"a tuple element is written '{field}.{int(rest)}', got key={key!r}"
+            )
         return Target(key=key, field=field, index=int(rest))
     return Target(key=key, field=key)
 
@@ -73,6 +79,7 @@ def check_target_in_group(target: Target, group: Mapping[str, Any], index: int, 
                 f"param group {index} ({label!r}) holds a {len(value)}-tuple under {target.field!r}; "
                 f"schedule one element with '{target.field}.<i>', e.g. '{target.field}.0'"
             )
+        _check_numeric(target.key, value, index, label)
         return
     if not isinstance(value, (tuple, list)):
         raise ValueError(
@@ -84,6 +91,26 @@ def check_target_in_group(target: Target, group: Mapping[str, Any], index: int, 
             f"schedules key {target.key!r} indexes element {target.index} of {target.field!r}, "
             f"but param group {index} ({label!r}) holds a {len(value)}-tuple there"
         )
+    _check_numeric(target.key, value[target.index], index, label)
+
+
+def _check_numeric(key: str, value: Any, index: int, label: str) -> None:
+    """Only real numbers (or 0-d floating tensors) are hyperparameters: scheduling a flag such
+    as ``maximize`` or ``foreach`` (or a ``name``) would change what the optimizer does."""
+    if isinstance(value, torch.Tensor):
+        if value.ndim == 0 and value.is_floating_point():
+            return
+        what = f"a {tuple(value.shape)} {value.dtype} tensor"
+    elif isinstance(value, bool):
+        what = f"a bool ({value!r}: a switch, not a number)"
+    elif isinstance(value, (int, float)):
+        return
+    else:
+        what = f"{describe(value)} ({type(value).__name__})"
+    raise ValueError(
+        f"param group {index} ({label!r}) holds {what} under {key!r}; only numeric entries "
+        "(int, float or a 0-d floating tensor) can be scheduled"
+    )
 
 
 def target_for_group(key: str, group: Mapping[str, Any]) -> Target:

@@ -8,8 +8,6 @@ environment variable ``PARAMSCHED_ARTIFACTS`` names a folder, copied there.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,35 +16,9 @@ import paramsched as ps
 from paramsched.dashboard import build_comparison, compare
 from paramsched.replay.trajectory import Trajectory
 
-from .conftest import XSS
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
+from .conftest import XSS, hover, save_artifact
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install chromium) to run the browser test")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs playwright (pip install playwright); no browser download needed")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def save_artifact(path: Path) -> None:
-    folder = os.environ.get("PARAMSCHED_ARTIFACTS")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, Path(folder) / path.name)
 
 
 def test_compare_page_in_chromium(chromium, csv_runs: dict[str, Path], tmp_path: Path) -> None:
@@ -126,3 +98,53 @@ def test_compare_page_in_chromium(chromium, csv_runs: dict[str, Path], tmp_path:
     assert shot.stat().st_size > 20_000
     save_artifact(shot)
     save_artifact(tmp_path / "compare-step.png")
+
+
+def test_family_page_in_chromium(chromium, tmp_path: Path) -> None:
+    from .conftest import write_family
+
+    runs = write_family(tmp_path / "family")
+    out = compare(runs, tmp_path / "family.html", metrics=["loss"], max_points=300)
+    page = chromium.new_page(viewport={"width": 1500, "height": 3200})
+    console, requests = [], []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(out.resolve().as_uri())
+    page.wait_for_selector("#plot[data-ready='1']", timeout=60_000)
+    assert console == [] and requests == [out.resolve().as_uri()]
+    panels = page.evaluate("() => [...new Set(document.getElementById('plot').data.map(t => t.meta.panel))]")
+    assert panels == ["lineage:parent", "final:parent:loss", "hp:lr", "hp:momentum", "metric:loss", "events"]
+    titles = page.locator(".gtitle, .annotation-text").all_text_contents()
+    assert "lineage of parent: lr (body), branches fanned out from their branch steps" in titles
+
+    # hover: the event's reason (escaped markup shows as text), a branch's final loss
+    hover(page, "events", "event", 0, "parent: intervention at step 100 on hp/lr/body: 0.1 → 0.1 (loss spike <b>)")
+    final_loss = float(ps.replay.load(runs["branch-180"]).metrics["loss"].iloc[-1])
+    hover(page, "final:parent:loss", "lineage-final", 1, f"branch-180: branched at step 180; final loss {final_loss:.6g} at step 239")
+
+    # legend click hides a trace, a second click shows it again
+    index = page.evaluate("() => document.getElementById('plot').data.findIndex(t => t.meta.kind === 'metric' && t.meta.run === 'branch-120')")
+    # plotly names the text of legend N "legendNtext"; the loss panel's entry reads just the run name
+    entries = page.locator("text[class^='legend'][class$='text']", has_text="branch-120").all()
+    metric_entry = next(e for e in entries if e.text_content() == "branch-120").bounding_box()
+    page.mouse.click(metric_entry["x"] + metric_entry["width"] / 2, metric_entry["y"] + metric_entry["height"] / 2)
+    page.wait_for_function(f"() => document.getElementById('plot').data[{index}].visible === 'legendonly'")
+    page.mouse.click(metric_entry["x"] + metric_entry["width"] / 2, metric_entry["y"] + metric_entry["height"] / 2)
+    page.wait_for_function(f"() => document.getElementById('plot').data[{index}].visible === true")
+
+    # fraction axis: the lineage view uses the parent's length, the loss panel each run's own
+    page.click("#by-fraction")
+    page.wait_for_selector("#plot[data-by='fraction']")
+    fan_end, loss_end = page.evaluate("""() => {
+      const d = document.getElementById('plot').data;
+      const fan = d.find(t => t.meta.kind === 'lineage-branch' && t.meta.run === 'branch-120');
+      const loss = d.find(t => t.meta.kind === 'metric' && t.meta.run === 'branch-120');
+      return [fan.x[fan.x.length - 1], loss.x[loss.x.length - 1]];
+    }""")
+    assert fan_end == 179 / 300 and loss_end == 179 / 180
+    assert page.locator("#lineage tr[data-child]").count() == 3
+    page.screenshot(path=str(tmp_path / "family-browser.png"), full_page=True)
+    assert console == []
+    page.close()
+    save_artifact(tmp_path / "family-browser.png")

@@ -11,7 +11,9 @@ import pytest
 
 import paramsched as ps
 from paramsched.dashboard import build_comparison, compare
+from paramsched.dashboard.figure import plotly_dash
 from paramsched.dashboard.html import figure_dict, render_html
+from paramsched.dashboard.model import DASHES, PLANNED_DASH
 
 from .conftest import XSS, make_traj, metadata_for, simulated
 
@@ -89,7 +91,9 @@ def test_planned_curve_drawn_only_where_it_differs() -> None:
     planned = [t for t in figure_dict(comparison)["data"] if t["meta"]["kind"] == "planned"]
     assert len(planned) == 1
     trace = planned[0]
-    assert trace["line"]["dash"] == "dash"
+    # dotted: a pattern no run's applied line uses (runs are told apart by their dashes)
+    assert trace["line"]["dash"] == plotly_dash(PLANNED_DASH) == "2px,3px"
+    assert PLANNED_DASH not in DASHES
     shown = [step for step, y in zip(trace["customdata"], trace["y"], strict=True) if y is not None]
     assert shown == list(range(99, 121))  # the differing steps plus one neighbour each side
     assert all(y == schedule(step, total) for step, y in zip(trace["customdata"], trace["y"], strict=True) if y is not None)

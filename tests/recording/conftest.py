@@ -1,5 +1,7 @@
 """Fixtures for recorder tests: a real local TCP sink that can be stopped and restarted.
 
+The metadata, row and series helpers come from :mod:`paramsched.testing`.
+
 ``TcpRecorder`` is a genuine network backend: each ``_send`` opens a TCP
 connection to 127.0.0.1, writes one JSON line and waits for ``ok``. Stopping
 the sink makes the next send fail with a real ``ConnectionRefusedError``.
@@ -19,35 +21,7 @@ from typing import Any
 import pytest
 
 from paramsched.recording import BackgroundRecorder
-from paramsched.runformat import FORMAT, utc_now
-
-
-def make_metadata(series: list[str], *, total_steps: int = 100, resumed_from_step: int | None = None) -> dict[str, Any]:
-    """A run metadata document as the scheduler builds it (recording/metadata.py schema)."""
-    labels = sorted({name.split("/", 2)[2] for name in series})
-    return {
-        "format": FORMAT,
-        "paramsched_version": "0.1.0",
-        "created_at": utc_now(),
-        "total_steps": total_steps,
-        "optimizer": "torch.optim.adamw.AdamW",
-        "relative": False,
-        "schedules": {"lr": {"type": "Cosine", "start": 0.1, "end": 0.0}},
-        "overrides": {},
-        "groups": [{"index": i, "label": label, "base": {"lr": 0.1}} for i, label in enumerate(labels)],
-        "series": list(series),
-        "rank": 0,
-        "world_size": 1,
-        "resumed_from_step": resumed_from_step,
-    }
-
-
-SERIES_12 = [f"hp/{key}/{group}" for key in ("lr", "weight_decay", "betas.0") for group in ("g0", "g1", "head", "emb")]
-
-
-def row_values(step: int, series: list[str] = SERIES_12) -> dict[str, float]:
-    """Awkward floats (not short decimals) so that any rounding shows up."""
-    return {name: (step + 1) / (3.0 + i) * 1e-3 + 1e-17 * i for i, name in enumerate(series)}
+from paramsched.testing import SERIES_12, make_metadata, row_values
 
 
 class _Handler(socketserver.StreamRequestHandler):

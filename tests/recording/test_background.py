@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 
 import pytest
 
 from paramsched.recording import BackgroundRecorder, RecorderError, read_spool
+from paramsched.recording.background import read_spool_file
 
 
 def _record(rec, rh, steps, series=None):
@@ -287,3 +290,315 @@ def test_a_backend_that_hangs_past_close_timeout_keeps_the_queue_in_the_spool(rh
     # The stuck send now fails; its rows join the spool, without a second warning.
     rh.wait_until(lambda: not rec._thread.is_alive(), timeout=15, what="the worker to end")
     assert sorted(read_spool(rec.spool_path)[1]) == expected
+
+
+# -- issue 11 (items 4, 5) and issue 15: never wait, never lose, never desynchronise --------------
+
+
+def _refused_port(rh):
+    server = rh.TcpSink()
+    server.start()
+    port = server.port
+    server.stop()
+    return port
+
+
+def test_a_failed_start_keeps_taking_rows_and_delivers_them_when_the_backend_is_back(rh, tmp_path):
+    """Issue 11.4: after a failed start, records spool and retry (never 'record() needs start() first')."""
+    port = _refused_port(rh)
+    rec = rh.TcpRecorder(port, spool_dir=tmp_path, on_error="raise", retry_interval=0.05)
+    with pytest.raises(RecorderError, match="could not start the run: ConnectionRefusedError"):
+        rec.start(rh.make_metadata(rh.SERIES_12))
+    expected = _record(rec, rh, range(25))  # raised once, at start: the rows are taken quietly
+    rec.flush()
+    assert read_spool(rec.spool_path)[1] == expected
+    server = rh.TcpSink()
+    server.port = port
+    server.start()
+    try:
+        rh.wait_until(lambda: not rec.failing, what="recovery")
+        rec.close()
+        assert server.received() == expected
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("on_error", ["warn", "raise"])
+def test_a_configuration_error_at_start_is_not_retried_and_never_raises_with_warn(rh, tmp_path, on_error):
+    class UnknownRun(rh.TcpRecorder):
+        def _open(self, metadata):
+            raise LookupError("no run with run_id='abc'")
+
+    rec = UnknownRun(1, spool_dir=tmp_path, on_error=on_error, retry_interval=0.05, close_timeout=0.2)
+    if on_error == "raise":
+        with pytest.raises(LookupError, match="no run with run_id='abc'"):
+            rec.start(rh.make_metadata(rh.SERIES_12))
+    else:
+        with pytest.warns(RuntimeWarning, match=r"could not open its run \(LookupError: no run with run_id='abc'\).*"
+                          r"nothing is retried"):
+            rec.start(rh.make_metadata(rh.SERIES_12))
+    expected = _record(rec, rh, range(4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            rec.close()
+        except RecorderError as exc:
+            assert on_error == "raise" and "4 row(s) could not be sent" in str(exc)
+    assert read_spool(rec.spool_path)[1] == expected
+
+
+class _WorkerOpened(BackgroundRecorder):
+    """Opens its run on the worker thread; the backend is a socket that accepts and never answers."""
+
+    name = "hung"
+    lifecycle_on_worker = True
+
+    def __init__(self, port, **options):
+        super().__init__(**options)
+        self.port = port
+
+    def _open(self, metadata):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=3) as conn:
+            conn.sendall(b"hello\n")
+            if conn.makefile("rb").readline() != b"ok\n":  # blocks until the 3 s timeout
+                raise ConnectionError("no answer")
+
+    def _send(self, rows):
+        raise AssertionError("never opened, never sent")
+
+    def _close_backend(self):
+        raise AssertionError("never opened, never closed")
+
+
+def test_opening_on_the_worker_the_first_record_and_close_never_wait_on_a_hung_backend(rh, tmp_path):
+    """Issue 11.5: a listener that accepts and never answers; start() and the first record cost
+    microseconds, close() returns within close_timeout and the rows are in the spool."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        rec = _WorkerOpened(silent.getsockname()[1], spool_dir=tmp_path, close_timeout=0.5)
+        begin = time.perf_counter()
+        rec.start(rh.make_metadata(rh.SERIES_12))
+        rec.record(0, rh.row_values(0))
+        first = time.perf_counter() - begin
+        expected = [(0, rh.row_values(0))] + _record(rec, rh, range(1, 30))
+        begin = time.perf_counter()
+        with pytest.warns(RuntimeWarning, match=r"30 row\(s\) could not be sent .*paramsched\.replay\.load"):
+            rec.close()
+        closing = time.perf_counter() - begin
+    finally:
+        silent.close()
+    assert first < 0.05, f"start() + first record() took {first:.3f} s"
+    assert closing < 0.5 + 0.3, f"close() took {closing:.2f} s with close_timeout=0.5"
+    assert read_spool(rec.spool_path)[1] == expected
+
+
+@pytest.fixture
+def stalling_sink(rh):
+    """A TCP sink whose requests hang until ``release()``, then answer as the usual sink."""
+    sink = rh.TcpSink()
+    sink.start()
+    inner = sink._server
+    stall = threading.Event()
+    handler = inner.RequestHandlerClass
+
+    class Stalling(handler):
+        def handle(self):
+            stall.wait(10)
+            super().handle()
+
+    inner.RequestHandlerClass = Stalling
+    sink.release = stall.set
+    yield sink
+    stall.set()
+    sink.stop()
+
+
+def test_a_full_queue_moves_to_the_spool_without_blocking_and_loses_nothing(stalling_sink, rh, tmp_path):
+    """Issue 15: the queue is capped; past it rows go to the spool, never dropped, never blocking."""
+    rec = rh.TcpRecorder(stalling_sink.port, spool_dir=tmp_path, max_queue=100, max_batch=120)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    costs = []
+    expected = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for step in range(3000):  # the worker is stuck in its first send all along
+            values = rh.row_values(step)
+            begin = time.perf_counter()
+            rec.record(step, values)
+            costs.append(time.perf_counter() - begin)
+            expected.append((step, values))
+    assert rec.queue_peak <= 100 and rec.overflowed
+    said = [str(w.message) for w in caught]
+    assert len(said) == 1 and "queue reached max_queue=100" in said[0] and "nothing is dropped" in said[0]
+    assert statistics.median(costs) < 100e-6 and max(costs) < 0.5  # a local append, never a wait
+    stalling_sink.release()
+    rec.close()
+    assert sink_rows(stalling_sink) == expected  # every row, exactly, in the order recorded
+    assert not rec.spool_path.exists()
+
+
+def sink_rows(sink):
+    return [(step, values) for step, values in sink.received()]
+
+
+class _TcpWithEvents:
+    """Mixin: events and metrics over the same TCP protocol, marked so the test can tell them apart."""
+
+    stores_events = True
+    stores_metrics = True
+
+    def _send_events(self, events):
+        self._send([(e["step"], {"__event__": json.dumps(e)}) for e in events])
+
+    def _send_metrics(self, rows, times_ms):
+        self._send([(step, {"__metric__": json.dumps(values)}) for step, values in rows])
+
+
+def test_events_and_metrics_go_through_the_same_ordered_queue_and_spool(sink, rh, tmp_path):
+    from paramsched.events import make_event
+
+    class Recorder(_TcpWithEvents, rh.TcpRecorder):
+        pass
+
+    rec = Recorder(sink.port, spool_dir=tmp_path, retry_interval=0.05)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    sent = []
+
+    def record(steps):
+        for step in steps:
+            values = rh.row_values(step)
+            rec.record(step, values)
+            sent.append((step, values))
+            if step % 7 == 0:
+                event = make_event(step, "intervention", series="hp/lr/g0", before=0.1, after=0.2, time="t")
+                rec.record_event(event)
+                sent.append((step, {"__event__": json.dumps(event)}))
+                rec.record_metrics(step, {"loss": 1 / (step + 1)})
+                sent.append((step, {"__metric__": json.dumps({"loss": 1 / (step + 1)})}))
+
+    record(range(20))
+    rec.flush()
+    sink.stop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        record(range(20, 50))
+        rec.flush()
+        assert rec.failing
+        spool = read_spool_file(rec.spool_path)
+        assert spool.counts()["events"] == 5 and spool.counts()["metrics"] == 5  # kept in the spool too
+        sink.start()
+        rh.wait_until(lambda: not rec.failing, what="recovery")
+        record(range(50, 60))
+        rec.close()
+    assert sink.received() == sent  # one order for rows, events and metrics, exact
+
+
+def test_record_metrics_checks_names_and_values(sink, rh, tmp_path):
+    class Recorder(_TcpWithEvents, rh.TcpRecorder):
+        pass
+
+    rec = Recorder(sink.port, spool_dir=tmp_path)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    with pytest.raises(ValueError, match="metric names must be non-empty strings not starting with 'hp/'"):
+        rec.record_metrics(0, {"hp/lr/g0": 0.1})
+    with pytest.raises(ValueError, match=r"metrics\['loss'\] must be finite"):
+        rec.record_metrics(0, {"loss": float("nan")})
+    rec.close()
+    plain = rh.TcpRecorder(sink.port, spool_dir=tmp_path)  # stores neither: the calls keep nothing
+    plain.start(rh.make_metadata(rh.SERIES_12))
+    plain.record_metrics(0, {"loss": 1.0})
+    plain.close()
+    assert [v for _, v in sink.received() if "__metric__" in v] == []
+
+
+class _Buffering(BackgroundRecorder):
+    """A backend that keeps rows until _sync() (like an upload of a file), sent over TCP."""
+
+    name = "buffering"
+    buffers = True
+
+    def __init__(self, sink_port, **options):
+        super().__init__(**options)
+        self.port = sink_port
+        self.held = []
+        self.syncs = 0
+
+    def _open(self, metadata):
+        pass
+
+    def _send(self, rows):
+        self.held.extend(rows)
+
+    def _sync(self):
+        if self.held:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as conn:
+                conn.sendall(json.dumps({"rows": self.held}).encode() + b"\n")
+                if conn.makefile("rb").readline() != b"ok\n":
+                    raise ConnectionError("no ok")
+        self.held = []
+        self.syncs += 1
+
+    def _discard(self):
+        self.held = []
+
+    def _close_backend(self):
+        pass
+
+
+def test_a_buffering_backend_is_durable_after_flush_and_loses_nothing_when_a_sync_fails(sink, rh, tmp_path):
+    rec = _Buffering(sink.port, spool_dir=tmp_path, retry_interval=0.05)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    expected = _record(rec, rh, range(30))
+    rec.flush()  # durable: the backend synced
+    assert sink.received() == expected and rec.syncs >= 1
+    sink.stop()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected += _record(rec, rh, range(30, 70))
+        rec.flush()  # the sync fails: what the backend held is in the spool now
+        assert rec.failing and read_spool(rec.spool_path)[1] == expected[30:]
+        sink.start()
+        rh.wait_until(lambda: not rec.failing, what="recovery")
+        expected += _record(rec, rh, range(70, 80))
+        rec.close()
+    assert sink.received() == expected  # each row once, in order
+
+
+def test_a_long_spool_is_read_back_in_bounded_pieces_and_loses_nothing(stalling_sink, rh, tmp_path, monkeypatch):
+    """Issue 15: the spool is re-sent piece by piece (memory stays bounded), in order, each row once;
+    a line longer than a piece is read whole."""
+    from paramsched.recording import background
+
+    monkeypatch.setattr(background, "_SPOOL_READ_BYTES", 700)  # a few rows per piece; a wide row is longer
+    rec = rh.TcpRecorder(stalling_sink.port, spool_dir=tmp_path, max_queue=20, max_batch=120)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    wide = {f"hp/lr/w{i}": 0.1 + i for i in range(60)}  # one line of about 1.5 kB
+    expected = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for step in range(400):
+            values = wide if step == 200 else rh.row_values(step)
+            rec.record(step, values)
+            expected.append((step, values))
+        assert rec.overflowed
+        stalling_sink.release()
+        rec.close()
+    assert sink_rows(stalling_sink) == expected
+    assert not rec.spool_path.exists()
+
+
+def test_the_chart_policy_widens_a_range_that_the_values_leave():
+    """A value outside its schedule's planned range (drift, an intervention) does not chart every step."""
+    from paramsched.recording.background import ChartPolicy
+
+    meta = {"total_steps": 1000, "series": ["hp/lr/g0"],
+            "schedules": {"lr": {"type": "Constant", "value": 0.1}}}  # planned range: 0
+    thin = ChartPolicy(every=100, change=0.05).bind(meta)
+    charted = [k for k in range(1000) if thin.wants(k, {"hp/lr/g0": 0.1 if k < 500 else 0.1 + (k - 500) * 1e-3})]
+    assert charted[:6] == [0, 100, 200, 300, 400, 500]
+    assert 10 < len(charted) < 200  # not the 500 steps of the drifting half
+    assert ChartPolicy(every=1).bind(meta).wants(3, {"hp/lr/g0": 0.1})
+    with pytest.raises(ValueError, match="chart_change must be a fraction >= 0, got chart_change=-1"):
+        ChartPolicy(change=-1)

@@ -1,71 +1,87 @@
-"""One contract suite over every backend in the core (plus a real network one and FanOut).
+"""The recorder and source contracts (paramsched.testing) over every backend of the core.
 
-Each case builds a recorder and a reader that returns what the backend
-stored as ``[(step, {series: value})]``.
+CSV (recorder and source), a real network backend (``TcpRecorder``: a
+``BackgroundRecorder`` sending JSON lines to a sink on 127.0.0.1, stopped and
+restarted for the outage) and ``FanOut`` over both.
 """
 
 from __future__ import annotations
 
-import csv
-
 import pytest
 
 from paramsched.recording import CsvRecorder, FanOut
+from paramsched.testing import (
+    CsvBackend,
+    RecorderBackend,
+    RecorderContract,
+    SourceContract,
+    rows_trajectory,
+    trajectory_rows,
+)
 
 
-def _read_csv(folder):
-    with open(folder / "values.csv", newline="") as handle:
-        rows = list(csv.reader(handle))
-    return [(int(r[0]), dict(zip(rows[0][1:], map(float, r[1:]), strict=True))) for r in rows[1:]]
+class TestCsvRecorder(RecorderContract):
+    @pytest.fixture
+    def backend(self, tmp_path):
+        return CsvBackend(tmp_path / "run", flush_every=7)
 
 
-@pytest.fixture(params=["csv", "tcp-background", "fanout"])
-def backend(request, tmp_path, sink, rh):
-    if request.param == "csv":
-        return CsvRecorder(tmp_path / "run", flush_every=7), lambda: _read_csv(tmp_path / "run")
-    if request.param == "tcp-background":
-        return rh.TcpRecorder(sink.port, spool_dir=tmp_path, max_batch=50), sink.received
-    both = FanOut([CsvRecorder(tmp_path / "run"), rh.TcpRecorder(sink.port, spool_dir=tmp_path)])
-
-    def read():
-        stored = _read_csv(tmp_path / "run")
-        assert stored == sink.received()
-        return stored
-
-    return both, read
+def test_csv_recorder_stores_events_and_metrics(tmp_path):
+    rec = CsvRecorder(tmp_path)
+    assert rec.stores_events and rec.stores_metrics  # then the contract's event and metric cases run
 
 
-def test_everything_recorded_reads_back_equal(backend, rh):
-    rec, read = backend
-    rec.start(rh.make_metadata(rh.SERIES_12))
-    expected = [(step, rh.row_values(step)) for step in range(123)]
-    for step, values in expected:
-        rec.record(step, values)
-    rec.close()
-    assert read() == expected
+class TestCsvSource(SourceContract):
+    @pytest.fixture
+    def backend(self, tmp_path):
+        return CsvBackend(tmp_path / "run")
 
 
-def test_flush_makes_everything_readable(backend, rh):
-    rec, read = backend
-    rec.start(rh.make_metadata(rh.SERIES_12))
-    expected = [(step, rh.row_values(step)) for step in range(10)]
-    for step, values in expected:
-        rec.record(step, values)
-    rec.flush()
-    assert read() == expected
-    rec.close()
+class TcpBackend(RecorderBackend):
+    """``TcpRecorder`` into the sink; the outage stops the sink, restore starts it on the same port."""
+
+    stores_metadata = False  # the sink keeps rows only
+
+    def __init__(self, sink, rh, spool_dir):
+        self.sink, self.rh, self.spool_dir = sink, rh, spool_dir
+
+    def make_recorder(self, *, resume=False):
+        return self.rh.TcpRecorder(
+            self.sink.port, spool_dir=self.spool_dir, max_batch=50, retry_interval=0.05, close_timeout=10
+        )
+
+    def load(self):
+        return rows_trajectory(self.sink.received(), None, "tcp sink")
+
+    def outage(self, recorder):
+        self.sink.stop()
+
+    def restore(self, recorder):
+        self.sink.start()
 
 
-def test_close_twice_and_context_manager(backend, rh):
-    rec, read = backend
-    with rec:
-        rec.start(rh.make_metadata(rh.SERIES_12))
-        rec.record(0, rh.row_values(0))
-    rec.close()
-    assert read() == [(0, rh.row_values(0))]
+class TestTcpBackgroundRecorder(RecorderContract):
+    @pytest.fixture
+    def backend(self, tmp_path, sink, rh):
+        return TcpBackend(sink, rh, tmp_path / "spool")
 
 
-def test_record_before_start_is_an_error(backend, rh):
-    rec, _ = backend
-    with pytest.raises(RuntimeError, match="start"):
-        rec.record(0, rh.row_values(0))
+class FanOutBackend(RecorderBackend):
+    """``FanOut([CsvRecorder, TcpRecorder])``: loads the CSV run and checks the sink got the same."""
+
+    def __init__(self, csv_backend, tcp_backend):
+        self.csv, self.tcp = csv_backend, tcp_backend
+
+    def make_recorder(self, *, resume=False):
+        return FanOut([self.csv.make_recorder(resume=resume), self.tcp.make_recorder(resume=resume)])
+
+    def load(self):
+        traj = self.csv.load()
+        assert trajectory_rows(self.tcp.load()) == trajectory_rows(traj)
+        return traj
+
+
+class TestFanOut(RecorderContract):
+    @pytest.fixture
+    def backend(self, tmp_path, sink, rh):
+        return FanOutBackend(CsvBackend(tmp_path / "run"), TcpBackend(sink, rh, tmp_path / "spool"))

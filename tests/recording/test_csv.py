@@ -82,16 +82,13 @@ def test_rows_are_written_every_flush_every_rows(tmp_path, rh):
     rec.close()
 
 
-def test_resume_appends_and_records_the_resume(tmp_path, rh):
+def test_resume_replaces_the_steps_after_the_checkpoint_and_records_the_resume(tmp_path, rh):
     first = write_run(tmp_path, rh, range(60))
-    # Resumed from a checkpoint at step 40: steps 40..59 are recorded again.
+    # Resumed from a checkpoint at step 40: steps 40..59 are recorded again, once.
     second = write_run(tmp_path, rh, range(40, 90), resumed_from_step=40)
     header, rows = read_values(tmp_path)
-    assert rows == first + second
-    last = {}
-    for step, values in rows:  # readers keep the last row of a duplicated step
-        last[step] = values
-    assert sorted(last) == list(range(90))
+    assert rows == first[:40] + second
+    assert [step for step, _ in rows] == list(range(90))
     document = json.loads((tmp_path / "run.json").read_text())
     assert document["resumed_from_step"] is None  # the original document is kept
     assert [entry["at_step"] for entry in document["resumes"]] == [40]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from paramsched.runformat import FORMAT
+from paramsched.testing import AWKWARD_FLOATS
 
 
 def write_run(folder: Path, text: str, metadata: dict | None = None) -> Path:
@@ -29,10 +30,7 @@ def random_float64(n: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     bits = rng.integers(0, 2**64, size=4 * n, dtype=np.uint64).view(np.float64)
     bits = bits[np.isfinite(bits)][:n]
-    special = np.array(
-        [0.1 + 0.2, 5e-324, 2.2250738585072014e-308, 2.225073858507201e-308, 1.7976931348623157e308,
-         -0.0, 0.0, 1e-320, -1e-310, 0.1, 1 / 3, 2 / 3, 1e-4 * 3, 3e-4, -2.5e-5]
-    )
+    special = np.array([*AWKWARD_FLOATS, 2 / 3, 1e-4 * 3, 3e-4])
     rest = np.concatenate([rng.random(n), 10.0 ** rng.uniform(-320, 308, n), np.nextafter(rng.random(n), 2.0), bits])
     return np.concatenate([special, rng.permutation(rest)])[:n]
 

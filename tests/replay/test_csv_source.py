@@ -93,7 +93,13 @@ def test_duplicated_steps_keep_the_last_row(run_dir, make_run):
     traj = load(run_dir)
     assert traj.frame.index.tolist() == [0, 1, 2, 3, 4]
     assert traj.frame["hp/lr/g0"].tolist() == [1.0, 2.0, 30.0, 40.0, 50.0]
-    assert any("appear more than once (first: step 2); the last row of each was kept" in n for n in traj.notes)
+    assert traj.notes == (
+        "2 step(s) appear more than once (first: step 2); 2 of them hold different values (first: "
+        "series 'hp/lr/g0' at step 2: 3.0, then 30.0): the value written last was kept",
+        "steps were out of order (first: step 2 after step 3); they were sorted",
+    )
+    make_run(run_dir, "step,hp/lr/g0\n0,1.0\n1,2.0\n1,2.0\n")
+    assert load(run_dir).notes == ("1 step(s) appear more than once (first: step 1), with the same values each time",)
 
 
 def test_out_of_order_steps_are_sorted(run_dir, make_run):
@@ -171,7 +177,7 @@ def test_claims():
         ),
         (
             "step,lr-AdamW\n0,0.1\n",
-            r"values\.csv: column 'lr-AdamW' is not a series name 'hp/<key>/<group>'; for a log that "
+            r"values\.csv: no series columns 'hp/<key>/<group>'; columns: \['lr-AdamW'\]; for a log that "
             r"paramsched did not write pass keymap='lightning'",
         ),
         (
@@ -235,3 +241,75 @@ def test_hp_step_column_is_checked_not_read(run_dir, make_run):
     make_run(run_dir, "step,hp/step,hp/lr/g0\n0,0,0.1\n1,5,0.2\n")
     with pytest.raises(ValueError, match=r"values\.csv: column 'hp/step' disagrees with column 'step' at line 3: 5 != 1"):
         load(run_dir)
+
+
+# -- issue 11 item 7: what the reader used to accept silently ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("step,hp/lr/g0\n0,0.1\n1,1_0\n", r"series 'hp/lr/g0' has a non-numeric value '1_0' at step 1$"),
+        ("step,hp/lr/g0\n0,0.1\n1_0,0.2\n", r"column 'step' must hold integer steps, got '1_0' at line 3$"),
+        (
+            "step,hp/lr/g0\n0,0.1\n99999999999999999999,0.2\n",
+            r"column 'step' must hold steps < 2\*\*63 \(int64\), got 99999999999999999999 at line 3$",
+        ),
+        (
+            "step,hp/lr/g0\n0,0.1\n9223372036854775808,0.2\n",
+            r"column 'step' must hold steps < 2\*\*63 \(int64\), got 9223372036854775808 at line 3$",
+        ),
+    ],
+)
+def test_numbers_python_would_stretch_are_errors(run_dir, make_run, text, message):
+    make_run(run_dir, text)
+    with pytest.raises(ValueError, match=re.escape(str(run_dir)) + r"/values\.csv: " + message):
+        load(run_dir)
+
+
+def test_a_short_row_is_noted(run_dir, make_run):
+    make_run(run_dir, "step,hp/lr/g0,hp/lr/g1\n0,0.1,1.0\n1,0.2\n2,0.3,3.0\n3\n")
+    traj = load(run_dir)
+    assert traj.notes[0] == (
+        "2 row(s) have fewer cells than the header's 3 (first: line 3, 2 cell(s)): their missing "
+        "cells were read as not logged"
+    )
+    assert np.isnan(traj.frame.loc[1, "hp/lr/g1"])
+    # quoted cells (a foreign log) are split by the csv module, commas inside quotes included
+    path = run_dir / "log.csv"
+    path.write_text('step,lr-SGD,tag\n0,0.1,"a,b"\n1,0.2\n')
+    assert load(path, keymap="lightning").notes[0].startswith("1 row(s) have fewer cells than the header's 3 (first: line 3")
+    make_run(run_dir, "step,hp/lr/g0\r\n0,0.1\r\n\r\n1,0.2\r\n")  # blank lines are not rows
+    assert load(run_dir).notes == ()
+
+
+def test_header_series_must_be_those_of_run_json(run_dir, make_run, meta):
+    make_run(run_dir, "step,hp/lr/g0,hp/lr/head\n0,0.1,1.0\n", meta(["hp/lr/g0", "hp/lr/body"], total_steps=1))
+    with pytest.raises(
+        ValueError,
+        match=r"values\.csv: the header holds series \['hp/lr/head'\] that run\.json does not list \(it lists "
+        r"\['hp/lr/g0', 'hp/lr/body'\]\): values\.csv and run\.json describe different runs$",
+    ):
+        load(run_dir)
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n", meta(["hp/lr/g0", "hp/lr/body"], total_steps=1))
+    assert load(run_dir).notes == ("run.json lists series ['hp/lr/body'] that values.csv does not hold",)
+
+
+def test_a_run_cut_at_a_row_boundary_or_missing_a_step_is_noted(run_dir, make_run, meta):
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n1,0.2\n2,0.3\n", meta(["hp/lr/g0"], total_steps=10))
+    assert load(run_dir).notes == (
+        "the log ends at step 2 but the run has total_steps=10: the run stopped early (or is still "
+        "running), or the end of the log was cut",
+    )
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n1,0.2\n4,0.5\n", meta(["hp/lr/g0"], total_steps=5))
+    assert load(run_dir).notes == (
+        "hp/lr/g0: 2 of the steps 0..4 are missing (first missing step: 2): paramsched records every "
+        "update, so these values were lost or never written (a killed writer, a cut or edited file); a "
+        "replay fails at the first missing step",
+    )
+    # a run resumed into a fresh directory starts at its resume step: nothing is missing
+    make_run(run_dir, "step,hp/lr/g0\n3,0.4\n4,0.5\n", meta(["hp/lr/g0"], total_steps=5, resumed_from_step=3))
+    assert load(run_dir).notes == ()
+    make_run(run_dir, "step,hp/lr/g0\n0,0.1\n1,0.2\n", meta(["hp/lr/g0"], total_steps=2))
+    assert load(run_dir).notes == ()
+

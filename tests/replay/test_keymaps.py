@@ -104,9 +104,14 @@ def test_lightning_metrics_csv_through_the_csv_source(tmp_path):
     assert traj.frame["hp/lr/head"].tolist() == [0.5, 0.25, 0.16666666666666666, 0.125]
     sched = traj.schedules(keys="lr")
     assert [sched[("lr", "head")](k, 4) for k in range(4)] == [0.5, 0.25, 0.16666666666666666, 0.125]
+    # The other columns are metrics, on the same steps.
+    assert traj.metrics["train_loss"].tolist() == [0.18192218244075775, 0.9656883478164673, 0.3502771854400635, 1.8588660955429077]
+    assert traj.metrics.index.tolist() == [0, 1, 2, 3] and traj.metrics["epoch"].tolist() == [0.0] * 4
+    assert traj.notes == ()  # rows sharing a step are merged: no value was chosen over another
     # Without a key map the foreign columns are an error that says what to do.
-    with pytest.raises(ValueError, match=r"metrics\.csv: column 'epoch' is not a series name .* pass keymap='lightning'"):
+    with pytest.raises(ValueError, match=r"metrics\.csv: no series columns 'hp/<key>/<group>'; columns: \['epoch', .*; for a log that paramsched did not write pass keymap='lightning'"):
         load(path)
+    assert load(path, keymap="auto").notes == ("keymap='auto' read this log as a Lightning LearningRateMonitor log ('lightning': found 'lr-AdamW')",)
 
 
 def test_lightning_log_written_every_n_steps_has_gaps(tmp_path):
@@ -141,18 +146,27 @@ def test_hf_style_log_history():
     state = json.loads(json.dumps({"log_history": log_history}))
     traj = load(pd.DataFrame(state["log_history"]), keymap="hf")
     assert traj.series == ["hp/lr/g0"]
+    # The Trainer logs update k's lr at global_step k + 1: logged step 10 is update 9.
     steps, values = traj.values("hp/lr/g0")
-    assert steps.tolist() == [10, 20, 30] and values.tolist() == [5e-05, 4.5e-05, 4.000000000000001e-05]
+    assert steps.tolist() == [9, 19, 29] and values.tolist() == [5e-05, 4.5e-05, 4.000000000000001e-05]
+    assert traj.metrics.fillna(-1.0).to_dict("index") == {  # -1.0: not logged at that step
+        9: {"loss": 2.0, "epoch": 0.1, "eval_loss": -1.0},
+        19: {"loss": 1.5, "epoch": 0.2, "eval_loss": 1.7},
+        29: {"loss": 1.2, "epoch": 0.3, "eval_loss": -1.0},
+    }
+    assert traj.notes[0].startswith("Hugging Face Trainer log: the lr of update k is logged at global_step k + 1")
+    assert "every 10 steps from step 9" in traj.notes[1] and "TrainingArguments(logging_steps=1)" in traj.notes[1]
     sched = traj.schedules(gaps="previous", after_end="hold")[("lr", "g0")]
-    assert sched(25, 30) == 4.5e-05 and sched(30, 30) == 4.000000000000001e-05
-    with pytest.raises(ValueError, match=r"no value recorded before step 10, got step=0"):
+    assert sched(25, 30) == 4.5e-05 and sched(29, 30) == 4.000000000000001e-05
+    with pytest.raises(ValueError, match=r"a log that starts late: 3 values, every 10 steps from step 9; .*no value recorded before step 9, got step=0"):
         sched(0, 30)
 
 
 def test_hf_wandb_names():
-    df = pd.DataFrame({"train/global_step": [0, 1], "train/learning_rate": [1e-4, 9e-5], "train/loss": [3.0, 2.9]})
+    df = pd.DataFrame({"train/global_step": [1, 2], "train/learning_rate": [1e-4, 9e-5], "train/loss": [3.0, 2.9]})
     traj = load(df, keymap="hf")
-    assert traj.frame["hp/lr/g0"].tolist() == [1e-4, 9e-5]
+    assert traj.frame["hp/lr/g0"].to_dict() == {0: 1e-4, 1: 9e-5}
+    assert traj.metrics["loss"].to_dict() == {0: 3.0, 1: 2.9}  # W&B's train/loss is log_history's loss
     both = df.assign(learning_rate=[1e-4, 9e-5])
     with pytest.raises(
         ValueError,
@@ -182,22 +196,20 @@ def test_resolve_keymap():
     assert isinstance(resolve_keymap("lightning"), LightningKeyMap)
     assert isinstance(resolve_keymap("hf"), HFKeyMap)
     assert resolve_keymap(None) is None
-    assert set(KEYMAPS) == {"lightning", "hf"}
-    with pytest.raises(ValueError, match=r"keymap must be one of 'hf', 'lightning', a dict or a KeyMap, got keymap='tb'"):
+    assert set(KEYMAPS) == {"auto", "hf", "lightning", "paramsched", "timm"}
+    with pytest.raises(ValueError, match=r"keymap must be one of 'auto', 'hf', 'lightning', 'paramsched', 'timm', a dict or a KeyMap, got keymap='tb'"):
         resolve_keymap("tb")
-    with pytest.raises(TypeError, match=r"keymap must be a preset name \(hf, lightning\), a dict"):
+    with pytest.raises(TypeError, match=r"keymap must be a preset name \(auto, hf, lightning, paramsched, timm\), a dict"):
         resolve_keymap(3)
 
 
-@pytest.mark.slow
-def test_real_lightning_run_imported_and_replayed(tmp_path):
-    """A real Lightning fit with LearningRateMonitor + CSVLogger; replay gives the lrs the optimizer used."""
+def _lightning_fit(tmp_path, max_steps: int, **trainer_options):
+    """A real Lightning fit (AdamW, groups [unnamed, "head"], a per-update LambdaLR) with
+    LearningRateMonitor + CSVLogger; the model's ``used`` holds what each update applied."""
     torch = pytest.importorskip("torch")
     pl = pytest.importorskip("lightning.pytorch")
     from lightning.pytorch.callbacks import LearningRateMonitor
     from lightning.pytorch.loggers import CSVLogger
-
-    import paramsched as ps
 
     class Model(pl.LightningModule):
         def __init__(self):
@@ -231,12 +243,23 @@ def test_real_lightning_run_imported_and_replayed(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = pl.Trainer(
-            max_steps=9, logger=logger, log_every_n_steps=1, accelerator="cpu", enable_checkpointing=False,
+            max_steps=max_steps, logger=logger, accelerator="cpu", enable_checkpointing=False,
             enable_progress_bar=False, enable_model_summary=False,
-            callbacks=[LearningRateMonitor(logging_interval="step", log_momentum=True)],
+            callbacks=[LearningRateMonitor(logging_interval="step", log_momentum=True)], **trainer_options,
         )
         trainer.fit(model, data)
-    traj = load(f"{logger.log_dir}/metrics.csv", keymap="lightning")
+    return model, f"{logger.log_dir}/metrics.csv"
+
+
+@pytest.mark.slow
+def test_real_lightning_run_imported_and_replayed(tmp_path):
+    """A real Lightning fit with LearningRateMonitor + CSVLogger; replay gives the lrs the optimizer used."""
+    import torch
+
+    import paramsched as ps
+
+    model, path = _lightning_fit(tmp_path, 9, log_every_n_steps=1)
+    traj = load(path, keymap="lightning")
     assert set(traj.series) == {"hp/lr/g0", "hp/lr/head", "hp/betas.0/g0", "hp/betas.0/head"}
     assert [traj.frame.loc[k, "hp/lr/g0"] for k in range(9)] == [u["g0"] for u in model.used]
     assert [traj.frame.loc[k, "hp/lr/head"] for k in range(9)] == [u["head"] for u in model.used]
@@ -252,3 +275,29 @@ def test_real_lightning_run_imported_and_replayed(tmp_path):
         opt.step()
         sched.step()
     assert seen == [(u["g0"], u["head"]) for u in model.used]
+
+
+@pytest.mark.slow
+def test_real_lightning_run_with_the_default_log_every_n_steps_fails_with_a_hint(tmp_path):
+    """Lightning's default log_every_n_steps=50: one row in 50. The log loads, says so and what to
+    do; a replay fails naming the first missing step; a fill is marked as interpolated."""
+    import torch
+
+    import paramsched as ps
+
+    model, path = _lightning_fit(tmp_path, 120)  # the default log_every_n_steps=50
+    traj = load(path, keymap="lightning")
+    logged = traj.frame["hp/lr/g0"].dropna()
+    assert logged.index.tolist() == [49, 99]
+    assert logged.tolist() == [model.used[49]["g0"], model.used[99]["g0"]]  # the logged ones are exact
+    (note,) = traj.notes  # one note for the four series, which share their steps
+    assert note.startswith("hp/lr/head and 3 more: logged at 2 of the 100 updates 0..99 (every 50 steps from step 49)")
+    assert "log every update: Trainer(log_every_n_steps=1)" in note and "interpolated" in note
+    opt = torch.optim.AdamW([{"params": [torch.nn.Parameter(torch.zeros(1))]},
+                             {"params": [torch.nn.Parameter(torch.zeros(1))], "name": "head"}], lr=1.0)
+    with pytest.raises(ValueError, match=r"a log that starts late: 2 values, every 50 steps from step 49; .*"
+                                         r"no value recorded before step 49, got step=0"):
+        ps.ParamScheduler(opt, traj.schedules(keys="lr"), total_steps=120)
+    filled = load(path, keymap="lightning", gaps="previous", before_start="first")
+    assert any("98 of 100 values were filled at load" in n and "interpolated, not recorded" in n for n in filled.notes)
+    assert filled.metadata is None

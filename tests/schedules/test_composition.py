@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -21,9 +23,11 @@ from paramsched.schedules import (
     Shift,
     Step,
     Sum,
+    TimeShift,
     WarmRestarts,
     Warmup,
     WarmupStableDecay,
+    WarmupThen,
 )
 
 # -- Sequence --------------------------------------------------------------------------
@@ -69,9 +73,10 @@ def test_sequence_validates_children_with_their_segment_length():
         (lambda: Sequence([Linear(1.0, 0.0), 0.5], [3]), TypeError, r"schedules\[1\] must be a Schedule .*, got schedules\[1\]=0.5"),
         (lambda: Sequence([Constant(1.0), Constant(2.0)], []), ValueError, r"boundaries must hold len\(schedules\) - 1 = 1 entries, got boundaries=\(\)"),
         (lambda: Sequence([Constant(1.0), Constant(2.0)], 5), TypeError, r"boundaries must be a list or tuple of steps \(int\) or fractions \(float\), got boundaries=5"),
-        (lambda: Sequence([Constant(1.0), Constant(2.0)], [0]), ValueError, r"boundaries\[0\] must be a fraction in \(0, 1\] \(float\) or a step count >= 1 \(int\), got boundaries\[0\]=0"),
-        (lambda: Sequence([Constant(1.0)] * 3, [0.5, 0.3]), ValueError, r"boundaries must be strictly increasing, got boundaries=\(0.5, 0.3\)"),
-        (lambda: Sequence([Constant(1.0)] * 3, [4, 4]), ValueError, r"boundaries must be strictly increasing, got boundaries=\(4, 4\)"),
+        (lambda: Sequence([Constant(1.0), Constant(2.0)], [-1]), ValueError, r"boundaries\[0\] must be a fraction in \[0, 1\] \(float\) or a step count >= 0 \(int\), got boundaries\[0\]=-1"),
+        (lambda: Sequence([Constant(1.0), Constant(2.0)], [10.0]), ValueError, r"got boundaries\[0\]=10.0; a float is a fraction of the run: for 10 steps pass the int 10"),
+        (lambda: Sequence([Constant(1.0)] * 3, [0.5, 0.3]), ValueError, r"boundaries must be sorted \(non-decreasing\), got boundaries=\(0.5, 0.3\)"),
+        (lambda: Sequence([Constant(1.0)] * 3, [6, 4]), ValueError, r"boundaries must be sorted \(non-decreasing\), got boundaries=\(6, 4\)"),
     ],
 )
 def test_sequence_rejects_bad_arguments(build, error, match):
@@ -79,18 +84,43 @@ def test_sequence_rejects_bad_arguments(build, error, match):
         build()
 
 
-@pytest.mark.parametrize(
-    ("boundaries", "total", "match"),
-    [
-        ([60, 0.5], 100, r"boundaries must resolve to strictly increasing steps between 1 and total_steps - 1, got boundaries=\(60, 0.5\), which is \(60, 50\) steps with total_steps=100"),
-        ([10, 20], 20, r"which is \(10, 20\) steps with total_steps=20"),
-        ([0.01, 0.5], 10, r"which is \(0, 5\) steps"),
-    ],
-)
-def test_sequence_validate_needs_segments_of_at_least_one_step(boundaries, total, match):
-    s = Sequence([Constant(1.0)] * 3, boundaries)
-    with pytest.raises(ValueError, match=match):
-        s.validate(total)
+def test_sequence_validate_needs_boundaries_that_resolve_in_order():
+    s = Sequence([Constant(1.0)] * 3, [60, 0.5])
+    with pytest.raises(ValueError, match=r"boundaries must resolve to sorted \(non-decreasing\) steps, got boundaries=\(60, 0.5\), which is \(60, 50\) steps with total_steps=100"):
+        s.validate(100)
+
+
+def test_sequence_skips_zero_length_segments():
+    # One rule for zero-length pieces: allowed everywhere, and skipped.
+    a, b, c = Constant(1.0), Constant(2.0), Linear(3.0, 4.0)
+    s = Sequence([a, b, c], boundaries=[0, 0.01])  # both empty at 10 steps (0.01 * 10 rounds to 0)
+    s.validate(10)
+    assert [s(k, 10) for k in range(10)] == [c(k, 10) for k in range(10)]
+    twice = Sequence([a, b, c], boundaries=[4, 4])
+    twice.validate(10)
+    assert [twice(k, 10) for k in range(10)] == [1.0] * 4 + [c(k, 6) for k in range(6)]
+    assert twice.phase_boundaries(10) == (4,)
+
+
+def test_a_boundary_past_the_end_cuts_the_run_short():
+    # A schedule planned for 100 steps, reused on a run of 60: the decay never comes.
+    warm, hold, decay = Linear(0.0, 1.0), Constant(1.0), Linear(1.0, 0.0)
+    s = Sequence([warm, hold, decay], boundaries=[10, 80])
+    s.validate(60)
+    assert [s(k, 60) for k in range(10)] == [warm(k, 10) for k in range(10)]
+    assert {s(k, 60) for k in range(10, 60)} == {1.0}
+    assert s(500, 60) == 1.0  # past the end: still the segment the run ended in
+    assert s.phase_boundaries(60) == (10,)
+    at_end = Sequence([warm, decay], boundaries=[20])
+    at_end.validate(20)
+    assert [at_end(k, 20) for k in range(21)] == [warm(k, 20) for k in range(21)]
+
+
+def test_sequence_takes_numpy_and_range_boundaries():
+    s = Sequence([Constant(1.0), Constant(2.0), Constant(3.0)], boundaries=np.arange(3, 9, 3))
+    assert s.boundaries == (3, 6) and all(type(b) is int for b in s.boundaries)
+    assert Sequence([Constant(1.0), Constant(2.0)], range(5, 6)).boundaries == (5,)
+    assert json.loads(json.dumps(s.to_spec()))["boundaries"] == [3, 6]
 
 
 # -- Cyclic and WarmRestarts ------------------------------------------------------------
@@ -269,8 +299,9 @@ def test_warmup_wrapper_start_shape_and_fraction():
     assert Warmup(Constant(1.0), steps=0)(0, 10) == 1.0
     with pytest.raises(ValueError, match=r"steps must fit in the run, got steps=20 = 20 steps > total_steps=10"):
         Warmup(Constant(1.0), steps=20).validate(10)
-    with pytest.raises(ValueError, match=r"shape must be one of 'linear', 'cosine', got shape='sqrt'"):
+    with pytest.raises(ValueError, match=r"shape must be one of 'linear', 'cosine', '1-sqrt', got shape='sqrt'"):
         Warmup(Constant(1.0), steps=3, shape="sqrt")
+    assert Warmup(Constant(1.0), steps=3, shape="cos").shape == "cosine"  # torch's name
     with pytest.raises(ValueError, match=r"steps must be a fraction in \[0, 1\] \(float\) or a step count >= 0 \(int\), got steps=-1"):
         Warmup(Constant(1.0), steps=-1)
 
@@ -309,3 +340,111 @@ def test_compositions_copy_lists_and_leave_them_alone():
     boundaries.append(7)
     assert s.schedules == (Linear(0.0, 1.0), Constant(1.0)) and s.boundaries == (5,)
     assert hash(s) == hash(Sequence((Linear(0.0, 1.0), Constant(1.0)), (5,)))
+
+
+# -- real-length cycles, decaying restarts ------------------------------------------------------
+
+
+def test_cyclic_with_cycles_puts_boundaries_between_steps():
+    # Hugging Face's hard restarts: 3 cycles over 91 steps, 30.33 steps each.
+    s = Cyclic(Cosine(1.0, 0.0), cycles=3)
+    values = [s(k, 91) for k in range(91)]
+    for k in range(91):
+        x = 3 * (k / 91)
+        assert values[k] == pytest.approx(0.5 * (1 + math.cos(math.pi * (x % 1.0))), rel=1e-13, abs=1e-16)
+    assert values[30] < 0.01 and values[31] > 0.99  # the restart falls between steps 30 and 31
+    assert s.phase_boundaries(91) == (31, 61)
+    s.validate(91)
+    assert s.to_spec() == {"type": "Cyclic", "schedule": Cosine(1.0, 0.0).to_spec(), "period": None, "cycles": 3.0}
+    assert Cyclic(Linear(1.0, 0.0), period=4).to_spec() == {  # unchanged when cycles is not used
+        "type": "Cyclic", "schedule": Linear(1.0, 0.0).to_spec(), "period": 4}
+
+
+def test_cyclic_needs_exactly_one_of_period_and_cycles():
+    with pytest.raises(ValueError, match=r"Cyclic needs exactly one of period .* or cycles .*, got period=None, cycles=None"):
+        Cyclic(Constant(1.0))
+    with pytest.raises(ValueError, match=r"got period=4, cycles=2"):
+        Cyclic(Constant(1.0), 4, cycles=2)
+    with pytest.raises(ValueError, match=r"cycles must be > 0, got cycles=0.0"):
+        Cyclic(Constant(1.0), cycles=0)
+    with pytest.raises(ValueError, match=r"cycles must leave at least 1 step per cycle, got cycles=20.0: 0.5 steps per cycle with total_steps=10"):
+        Cyclic(Constant(1.0), cycles=20).validate(10)
+
+
+def test_warm_restarts_decay_and_limit_follow_timm():
+    child = Cosine(1.0, 0.0)
+    s = WarmRestarts(child, period=4, mult=2.0, decay=0.5, limit=2)
+    # cycles [0, 4) and [4, 12), then the end of the second cycle holds
+    assert [s(k, 20) for k in range(4)] == [child(k, 4) for k in range(4)]
+    assert [s(k, 20) for k in range(4, 12)] == [0.5 * child(k - 4, 8) for k in range(4, 12)]
+    assert {s(k, 20) for k in range(12, 40)} == {0.5 * child(8, 8)} == {0.0}
+    assert s.phase_boundaries(20) == (4, 12)
+    with pytest.raises(ValueError, match=r"limit must be an int >= 1, got limit=0"):
+        WarmRestarts(child, 4, limit=0)
+    with pytest.raises(ValueError, match=r"decay must be > 0, got decay=0.0"):
+        WarmRestarts(child, 4, decay=0.0)
+    assert "decay" not in WarmRestarts(child, 4).to_spec()  # old specs stay the same
+
+
+# -- the two warmups --------------------------------------------------------------------------
+
+
+def test_warmup_then_starts_the_schedule_after_the_warmup():
+    cosine = Cosine(1.0, 0.0)
+    then = WarmupThen(cosine, steps=10)
+    blend = Warmup(cosine, steps=10)
+    assert [then(k, 110) for k in range(10)] == [k / 10 for k in range(10)]
+    assert [then(k, 110) for k in range(10, 111)] == [cosine(k - 10, 100) for k in range(10, 111)]
+    # Warmup blends into a cosine already running: at step 10 it has decayed a little.
+    assert blend(10, 110) == cosine(10, 110) < then(10, 110) == 1.0
+    assert then.phase_boundaries(110) == (10,)
+    assert then.to_spec() == {"type": "WarmupThen", "schedule": cosine.to_spec(), "steps": 10,
+                              "start": 0.0, "shape": "linear"}  # fmt: skip
+    assert repr(then) == "WarmupThen(schedule=Cosine(start=1.0, end=0.0), steps=10, start=0.0, shape='linear')"
+
+
+def test_warmup_then_without_prefix_keeps_the_run_clock():
+    cosine = Cosine(1.0, 0.0)
+    joined = WarmupThen(cosine, steps=10, start=0.1, prefix=False)
+    assert joined(0, 100) == 0.1
+    assert joined(5, 100) == pytest.approx(0.1 + (cosine(10, 100) - 0.1) * 0.5, rel=1e-15)
+    assert [joined(k, 100) for k in range(10, 100)] == [cosine(k, 100) for k in range(10, 100)]
+    jump = WarmupThen(cosine, steps=10, start=0.1, prefix=False, peak=1.0)  # timm's CosineLRScheduler
+    assert jump(5, 100) == pytest.approx(0.55, rel=1e-15) and jump(10, 100) == cosine(10, 100)
+
+
+def test_warmup_then_shapes_validation_and_extension():
+    s = WarmupThen(Constant(1.0), steps=4, shape="1-sqrt")
+    assert s(2, 10) == 1.0 - math.sqrt(0.5)
+    assert WarmupThen(Constant(1.0), 4, shape="cos").shape == "cosine"
+    with pytest.raises(ValueError, match=r"steps must leave the schedule at least 1 step, got steps=10 = 10 steps with total_steps=10"):
+        WarmupThen(Constant(1.0), 10).validate(10)
+    WarmupThen(Constant(1.0), 10, prefix=False).validate(10)
+    inner = WarmupStableDecay(1.0, warmup=0, decay=0.2)
+    with pytest.raises(ValueError, match=r"warmup \+ decay must fit"):
+        WarmupThen(WarmupStableDecay(1.0, warmup=5, decay=5), 5).validate(14)
+    longer = WarmupThen(inner, steps=0.1).extended(100, 200)
+    assert longer == WarmupThen(WarmupStableDecay(1.0, warmup=0, decay=18), steps=10)
+
+
+def test_time_shift_moves_a_schedule_in_time():
+    lin = Linear(0.0, 1.0)
+    ahead = TimeShift(lin, 1)
+    assert [ahead(k, 4) for k in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    late = TimeShift(lin, -2)
+    assert [late(k, 4) for k in range(5)] == [0.0, 0.0, 0.0, 0.25, 0.5]
+    assert TimeShift(Step(1.0, [4]), -2).phase_boundaries(10) == (6,)
+    with pytest.raises(TypeError, match=r"steps must be an int \(a step count, may be < 0\), got steps=1.5"):
+        TimeShift(lin, 1.5)
+    assert TimeShift(lin, np.int64(3)).steps == 3
+
+
+def test_numpy_integers_are_step_counts_in_compositions():
+    import numpy as np
+
+    restarts = WarmRestarts(Cosine(1.0, 0.0), np.int64(4), decay=0.5, limit=np.int64(2))
+    assert (restarts.period, restarts.limit) == (4, 2) and type(restarts.limit) is int
+    seq = Sequence([Constant(1.0), Constant(2.0), Constant(3.0)], boundaries=np.arange(3, 9, 3))
+    assert seq.boundaries == (3, 6) and [seq(k, 10) for k in (2, 3, 6)] == [1.0, 2.0, 3.0]
+    assert Cyclic(Linear(1.0, 0.0), np.int64(5)).period == 5
+    assert TimeShift(Linear(0.0, 1.0), np.int64(2)).steps == 2

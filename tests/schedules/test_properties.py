@@ -30,6 +30,7 @@ from paramsched.schedules import (
     InverseSqrt,
     Linear,
     OneCycle,
+    PeerSchedule,
     PiecewiseLinear,
     Polynomial,
     Product,
@@ -40,12 +41,22 @@ from paramsched.schedules import (
     Shift,
     Step,
     Sum,
+    Tanh,
+    TimeShift,
+    Triangular,
     WarmRestarts,
     Warmup,
     WarmupStableDecay,
+    WarmupThen,
+    from_hf,
+    from_torch,
     schedule_from_spec,
     schedule_types,
 )
+from paramsched.schedules._validate import resolve_duration
+
+# Durations of exactly 1.0 (the whole run) are drawn on purpose: their warning is tested elsewhere.
+pytestmark = pytest.mark.filterwarnings("ignore::paramsched.schedules.DurationWarning")
 
 FAST = settings(
     max_examples=25,
@@ -62,6 +73,16 @@ def clamped_progress(step: int, total_steps: int) -> float:
 def half(step: int, total_steps: int) -> float:
     return 0.5
 
+
+# Peer schedules (the peer's code, run on a dummy optimizer) and the interval each stays in.
+PEERS = [
+    (from_torch("OneCycleLR", max_lr=0.5, three_phase=True), (0.5 / 25 / 1e4, 0.5)),
+    (from_torch("OneCycleLR", max_lr=0.5, read="momentum"), (0.85, 0.95)),
+    (from_torch("StepLR", base=2.0, step_size=3, gamma=0.5), (0.0, 2.0)),
+    (from_torch("CyclicLR", base_lr=0.1, max_lr=0.3, step_size_up=4, cycle_momentum=False), (0.1, 0.3)),
+    (from_hf("cosine_with_restarts", warmup_ratio=0.1, num_cycles=2), (0.0, 1.0)),
+    (from_hf("warmup_stable_decay", base=3e-4, num_warmup_steps=2, num_decay_steps=3), (0.0, 3e-4)),
+]
 
 # -- strategies ----------------------------------------------------------------
 
@@ -107,8 +128,10 @@ def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
     """Valid-looking instances of ``kind``; the test still calls ``validate`` and assumes it passes."""
     if kind == "Constant":
         return st.builds(Constant, reals)
-    if kind in ("Linear", "Cosine"):
-        return st.builds(globals()[kind], reals, reals)
+    if kind == "Linear":
+        return st.builds(Linear, reals, reals)
+    if kind == "Cosine":
+        return st.builds(Cosine, reals, reals, cycles=st.one_of(st.just(0.5), st.floats(0.1, 3.0)))
     if kind == "Exponential":
         return st.one_of(
             st.builds(Exponential, positives, end=positives),
@@ -117,25 +140,44 @@ def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
     if kind == "Polynomial":
         return st.builds(Polynomial, reals, reals, st.floats(0.1, 5.0))
     if kind == "Step":
-        return st.builds(
-            Step,
-            reals,
-            st.integers(0, 4).flatmap(lambda n: sorted_steps(total, n)),
-            st.floats(0.05, 3.0),
-        )
+        return st.one_of(
+            st.builds(
+                Step,
+                reals,
+                st.integers(0, 4).flatmap(lambda n: sorted_steps(total + 5, n)),  # past the end too
+                st.floats(0.05, 3.0),
+            ),
+            st.builds(Step, reals, gamma=st.floats(0.5, 1.5),
+                      step_size=st.one_of(st.integers(1, total), st.floats(0.05, 1.0))),
+        )  # fmt: skip
     if kind == "InverseSqrt":
-        return st.builds(
-            InverseSqrt, reals, st.one_of(st.integers(1, total), st.floats(0.01, 1.0)), reals
-        )
+        return st.one_of(
+            st.builds(InverseSqrt, reals, st.one_of(st.integers(1, total), st.floats(0.01, 1.0)), reals),
+            st.builds(InverseSqrt, reals, durations(total), reals,
+                      timescale=st.one_of(st.integers(1, 2 * total), st.floats(0.05, 1.0))),
+        )  # fmt: skip
     if kind == "OneCycle":
+        ends = st.one_of(st.none(), positives)
         return st.builds(
             OneCycle,
             positives,
             fractions,
             st.floats(1.0, 100.0),
             st.floats(1.0, 1e4),
-            st.sampled_from(["cosine", "linear"]),
+            st.sampled_from(["cosine", "linear", "cos"]),
+            three_phase=st.booleans(),
+            initial=ends,
+            final=ends,
         )
+    if kind == "Tanh":
+        return st.builds(Tanh, reals, reals, st.floats(-10.0, 0.0), st.floats(0.1, 10.0))
+    if kind == "Triangular":
+        return st.builds(
+            Triangular, reals, reals, durations(total), st.one_of(st.none(), durations(total)),
+            st.sampled_from(["triangular", "triangular2", "exp_range"]), st.floats(0.5, 1.0),
+        )  # fmt: skip
+    if kind == "PeerSchedule":
+        return st.sampled_from([peer for peer, _ in PEERS])
     if kind == "PiecewiseLinear":
         position = st.one_of(st.integers(0, total + 10), fractions)
         def by_position(point: tuple[int | float, float]) -> float:
@@ -156,28 +198,34 @@ def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
             peak=reals,
             start=reals,
             end=reals,
-            warmup_shape=st.sampled_from(["linear", "cosine"]),
-            decay_shape=st.sampled_from(["linear", "cosine", "sqrt", "1-sqrt"]),
+            warmup_shape=st.sampled_from(["linear", "cosine", "1-sqrt"]),
+            decay_shape=st.sampled_from(["linear", "cosine", "sqrt", "1-sqrt", "cos"]),
         )
     if kind == "FunctionSchedule":
         return st.sampled_from([FunctionSchedule(clamped_progress), FunctionSchedule(half)])
     if kind == "Sequence":
-        count = st.integers(1, min(3, total))
+        count = st.integers(1, 4)
         return count.flatmap(
             lambda n: st.builds(
                 Sequence,
                 st.lists(leaf(total), min_size=n, max_size=n),
-                sorted_steps(total, n - 1, low=1, strict=True),
+                # zero-length segments (0, repeats) and boundaries past the end included
+                sorted_steps(total + 10, n - 1, low=0),
             )
         )
     if kind == "Cyclic":
-        return st.builds(Cyclic, leaf(total), st.one_of(st.integers(1, total), st.floats(0.01, 1.0)))
+        return st.one_of(
+            st.builds(Cyclic, leaf(total), st.one_of(st.integers(1, total), st.floats(0.01, 1.0))),
+            st.builds(Cyclic, leaf(total), cycles=st.floats(0.3, 6.0)),
+        )
     if kind == "WarmRestarts":
         return st.builds(
             WarmRestarts,
             leaf(total),
             st.one_of(st.integers(1, total), st.floats(0.01, 1.0)),
             st.one_of(st.just(1.0), st.floats(1.0, 3.0)),
+            decay=st.one_of(st.just(1.0), st.floats(0.1, 1.0)),
+            limit=st.one_of(st.none(), st.integers(1, 5)),
         )
     if kind == "Scale":
         return st.builds(Scale, leaf(total), reals)
@@ -193,8 +241,15 @@ def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
         return st.builds(lambda child, b: Clip(child, *b), leaf(total), bounds)
     if kind == "Warmup":
         return st.builds(
-            Warmup, leaf(total), durations(total), reals, st.sampled_from(["linear", "cosine"])
+            Warmup, leaf(total), durations(total), reals, st.sampled_from(["linear", "cosine", "1-sqrt"])
         )
+    if kind == "WarmupThen":
+        return st.builds(
+            WarmupThen, leaf(total), durations(total), reals, st.sampled_from(["linear", "cosine", "1-sqrt"]),
+            prefix=st.booleans(), peak=st.one_of(st.none(), reals),
+        )  # fmt: skip
+    if kind == "TimeShift":
+        return st.builds(TimeShift, leaf(total), st.integers(-total, total))
     if kind == "ReplaySchedule":
         recorded = st.lists(reals, min_size=total, max_size=total)
         return st.builds(lambda values, gaps: ReplaySchedule(values, gaps=gaps, after_end="hold"),
@@ -205,7 +260,8 @@ def strategy(kind: str, total: int) -> st.SearchStrategy[Schedule]:
 KINDS = sorted(
     name for name, cls in schedule_types().items() if cls.__module__.startswith("paramsched.schedules")
 )
-COMPOSITIONS = ["Clip", "Cyclic", "Product", "Scale", "Sequence", "Shift", "Sum", "WarmRestarts", "Warmup"]
+COMPOSITIONS = ["Clip", "Cyclic", "Product", "Scale", "Sequence", "Shift", "Sum", "TimeShift",
+                "WarmRestarts", "Warmup", "WarmupThen"]  # fmt: skip
 
 
 @st.composite
@@ -223,7 +279,7 @@ def test_every_schedule_type_has_a_strategy():
     expected = {
         "Constant", "Linear", "Cosine", "Exponential", "Polynomial", "Step", "InverseSqrt",
         "OneCycle", "PiecewiseLinear", "WarmupStableDecay", "FunctionSchedule", "ReplaySchedule",
-        *COMPOSITIONS,
+        "Tanh", "Triangular", "PeerSchedule", *COMPOSITIONS,
     }  # fmt: skip
     assert set(KINDS) == expected
     for kind in KINDS:
@@ -237,22 +293,31 @@ def bounds(s: Schedule, total: int) -> tuple[float, float]:
     """The interval each type documents its values to stay in (steps 0 .. total)."""
     if isinstance(s, Constant):
         return s.value, s.value
-    if isinstance(s, (Linear, Cosine, Polynomial)):
+    if isinstance(s, (Linear, Cosine, Polynomial, Tanh)):
         return min(s.start, s.end), max(s.start, s.end)
+    if isinstance(s, Triangular):
+        return min(s.start, s.peak), max(s.start, s.peak)
+    if isinstance(s, PeerSchedule):
+        return dict(PEERS)[s]
     if isinstance(s, Exponential):
         if s.end is not None:
             return min(s.start, s.end), max(s.start, s.end)
         candidates = [s.start, s.start * s.gamma**total]
     elif isinstance(s, Step):
-        candidates = [s.value * s.gamma**k for k in range(len(s.milestones) + 1)]
+        count = len(s.milestones)
+        if s.step_size is not None:
+            count = (total - 1) // max(1, resolve_duration(s.step_size, total))
+        candidates = [s.value * s.gamma**k for k in range(count + 1)]
     elif isinstance(s, InverseSqrt):
-        from paramsched.schedules._validate import resolve_duration
-
         w = resolve_duration(s.warmup, total)
-        candidates = [s.start, s.peak, s.peak * math.sqrt(w / total)]
+        if s.timescale is None:
+            candidates = [s.start, s.peak, s.peak * math.sqrt(w / total)]
+        else:
+            scale = resolve_duration(s.timescale, total)
+            # the formula in its documented operation order (Hugging Face's): peak * (1 / sqrt(...))
+            candidates = [s.start, s.peak, s.peak * (1.0 / math.sqrt((total + (scale - w)) / scale))]
     elif isinstance(s, OneCycle):
-        initial = s.peak / s.div_factor
-        candidates = [initial, s.peak, initial / s.final_div_factor]
+        candidates = [*s._ends(), s.peak]
     elif isinstance(s, PiecewiseLinear):
         candidates = [v for _, v in s.points]
     elif isinstance(s, WarmupStableDecay):
@@ -262,8 +327,10 @@ def bounds(s: Schedule, total: int) -> tuple[float, float]:
     elif isinstance(s, Sequence):
         parts = [bounds(child, total) for child in s.schedules]
         candidates = [v for part in parts for v in part]
-    elif isinstance(s, (Cyclic, WarmRestarts)):
+    elif isinstance(s, Cyclic):
         candidates = list(bounds(s.schedule, total))
+    elif isinstance(s, WarmRestarts):
+        candidates = list(bounds(s.schedule, total)) + ([0.0] if s.decay < 1.0 else [])
     elif isinstance(s, Scale):
         candidates = [s.factor * v for v in bounds(s.schedule, total)]
     elif isinstance(s, Shift):
@@ -280,6 +347,10 @@ def bounds(s: Schedule, total: int) -> tuple[float, float]:
         candidates = [clamp(lo), clamp(hi)]
     elif isinstance(s, Warmup):
         candidates = [s.start, *bounds(s.schedule, total)]
+    elif isinstance(s, WarmupThen):
+        candidates = [s.start, *bounds(s.schedule, total), *([] if s.peak is None else [s.peak])]
+    elif isinstance(s, TimeShift):
+        candidates = list(bounds(s.schedule, total))
     elif isinstance(s, ReplaySchedule):
         candidates = list(s.values)
     else:
@@ -287,12 +358,14 @@ def bounds(s: Schedule, total: int) -> tuple[float, float]:
     return min(candidates), max(candidates)
 
 
-def contains_onecycle(s: Schedule) -> bool:
-    if isinstance(s, OneCycle):
+def needs_slack(s: Schedule) -> bool:
+    """Schedules that follow a peer's operation order (torch's OneCycleLR and CyclicLR,
+    timm's tanh), which may leave their interval by an ulp or two."""
+    if isinstance(s, (OneCycle, Triangular, Tanh, PeerSchedule)):
         return True
     children = [getattr(s, name) for name in ("schedule", "a", "b") if hasattr(s, name)]
     children += list(getattr(s, "schedules", ()))
-    return any(contains_onecycle(c) for c in children)
+    return any(needs_slack(c) for c in children)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -301,8 +374,7 @@ def contains_onecycle(s: Schedule) -> bool:
 def test_finite_and_within_declared_bounds(kind, data):
     s, total = data.draw(cases(kind))
     lo, hi = bounds(s, total)
-    # OneCycle reproduces torch's formula, which may leave its interval by an ulp or two.
-    slack = 1e-12 * (1.0 + max(abs(lo), abs(hi))) if contains_onecycle(s) else 0.0
+    slack = 1e-12 * (1.0 + max(abs(lo), abs(hi))) if needs_slack(s) else 0.0
     for step in [*range(total + 1), total + 1, 10 * total + 7]:
         value = s(step, total)
         assert type(value) is float, (s, step, value)
@@ -391,6 +463,7 @@ def assert_monotone(values: list[float], direction: float) -> None:
 @given(data=st.data())
 def test_single_phase_shapes_are_monotone_from_start_to_end(kind, data):
     s, total = data.draw(cases(kind))
+    assume(not isinstance(s, Cosine) or s.cycles == 0.5)  # other cycles turn back or stop short
     values = [s(k, total) for k in range(total + 2)]
     if isinstance(s, Exponential) and s.gamma is not None:
         direction = s.start * (s.gamma - 1.0)
@@ -423,7 +496,8 @@ def test_wsd_phases_are_monotone_and_continuous_at_the_joins(data):
     # Continuity at warmup -> stable: the last warmup step is one step of the ramp away.
     if w > 0:
         assert values[w] == s.peak
-        assert abs(values[w - 1] - s.peak) <= abs(s.peak - s.start) * (math.pi / 2) / w + 1e-12
+        slope = math.sqrt(1 / w) if s.warmup_shape == "1-sqrt" else (math.pi / 2) / w
+        assert abs(values[w - 1] - s.peak) <= abs(s.peak - s.start) * slope + 1e-12
     # Continuity at stable -> decay: the decay starts exactly at the peak.
     if d > 0:
         assert values[total - d] == s.peak
@@ -433,6 +507,8 @@ def test_wsd_phases_are_monotone_and_continuous_at_the_joins(data):
 @given(data=st.data())
 def test_onecycle_rises_then_falls(data):
     s, total = data.draw(cases("OneCycle"))
+    initial, final = s._ends()
+    assume(initial <= s.peak and final <= initial)  # the lr's shape (momentum goes the other way)
     values = [s(k, total) for k in range(total)]
     top = max(range(total), key=values.__getitem__)
     assert_monotone(values[: top + 1], 1.0)
@@ -443,14 +519,13 @@ def test_onecycle_rises_then_falls(data):
 @given(data=st.data())
 def test_inverse_sqrt_warms_up_then_decays_continuously(data):
     s, total = data.draw(cases("InverseSqrt"))
-    from paramsched.schedules._validate import resolve_duration
-
     w = resolve_duration(s.warmup, total)
     values = [s(k, total) for k in range(total + 1)]
     assert values[w] == s.peak
     assert_monotone(values[: w + 1], s.peak - s.start)
     assert_monotone(values[w:], -s.peak)
-    assert abs(values[w - 1] - s.peak) <= abs(s.peak - s.start) / w + 1e-12
+    if w > 0:
+        assert abs(values[w - 1] - s.peak) <= abs(s.peak - s.start) / w + 1e-12
 
 
 @FAST
@@ -498,8 +573,6 @@ def test_sequence_of_matching_shapes_is_continuous(shape, total, data, a, b, c):
 @given(data=st.data())
 def test_warmup_wrapper_joins_its_schedule_continuously(data):
     s, total = data.draw(cases("Warmup"))
-    from paramsched.schedules._validate import resolve_duration
-
     w = resolve_duration(s.steps, total)
     child = s.schedule
     assert s(0, total) == (s.start if w > 0 else child(0, total))
@@ -507,4 +580,23 @@ def test_warmup_wrapper_joins_its_schedule_continuously(data):
         assert s(step, total) == child(step, total)
     if 0 < w < total:
         gap = abs(child(w - 1, total) - s.start)
-        assert abs(s(w - 1, total) - child(w - 1, total)) <= gap * (math.pi / 2) / w + 1e-12
+        slope = math.sqrt(1 / w) if s.shape == "1-sqrt" else (math.pi / 2) / w
+        assert abs(s(w - 1, total) - child(w - 1, total)) <= gap * slope + 1e-12
+
+
+@FAST
+@given(data=st.data())
+def test_warmup_then_ramps_to_where_the_schedule_takes_over(data):
+    s, total = data.draw(cases("WarmupThen"))
+    w = resolve_duration(s.steps, total)
+    child = s.schedule
+    if s.prefix:
+        takes_over = [child(k - w, total - w) for k in range(w, total + 1)]
+        peak = child(0, total - w) if s.peak is None else s.peak
+    else:
+        takes_over = [child(k, total) for k in range(w, total + 1)]
+        peak = child(w, total) if s.peak is None else s.peak
+    assert [s(k, total) for k in range(w, total + 1)] == takes_over
+    ramp = [s(k, total) for k in range(w)] + [peak]
+    assert ramp[0] == (s.start if w > 0 else peak)
+    assert_monotone(ramp, peak - s.start)

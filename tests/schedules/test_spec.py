@@ -15,6 +15,7 @@ from paramsched.schedules import (
     Constant,
     Cosine,
     Cyclic,
+    DurationWarning,
     Exponential,
     FunctionSchedule,
     InverseSqrt,
@@ -30,12 +31,21 @@ from paramsched.schedules import (
     Shift,
     Step,
     Sum,
+    Tanh,
+    TimeShift,
+    Triangular,
     WarmRestarts,
     Warmup,
     WarmupStableDecay,
+    WarmupThen,
+    _base,
     _math,
+    _validate,
     composition,
+    from_hf,
+    from_torch,
     function,
+    peers,
     presets,
     replayed,
     schedule_from_spec,
@@ -66,6 +76,19 @@ CATALOGUE = [
     FunctionSchedule(operator.truediv),
     ReplaySchedule([0.3, 0.2, 0.1], steps=[0, 5, 10], gaps="linear", after_end="hold"),
     Warmup(Sequence([WarmupStableDecay(1.0) * 2.0, Cyclic(Step(1.0, [2]), 5)], [0.5]), 0.1),
+    # added in issue 13: new types, and the new options of the old ones
+    Tanh(0.1, 1e-3),
+    Triangular(0.01, 0.1, up=10, down=0.2, mode="exp_range", gamma=0.99),
+    WarmupThen(Cosine(1.0, 0.0, cycles=1.5), 10, start=0.1, shape="1-sqrt"),
+    WarmupThen(Cosine(1.0, 0.0), 0.1, prefix=False, peak=1.0),
+    TimeShift(WarmupThen(Cyclic(Cosine(1.0, 0.1), cycles=3), 5), 1),
+    WarmRestarts(Cosine(1.0, 0.0), period=7, mult=2.0, decay=0.5, limit=3),
+    OneCycle(0.85, three_phase=True, initial=0.95, final=0.95, shape="linear"),
+    Step(0.1, step_size=0.25, gamma=0.5),
+    InverseSqrt(1.0, warmup=0, timescale=10_000),
+    from_torch("OneCycleLR", max_lr=0.1, three_phase=True),
+    from_torch("SequentialLR", schedulers=[from_torch("LinearLR", total_iters=4), from_torch("ExponentialLR", gamma=0.9)], milestones=[4]),
+    from_hf("cosine_with_restarts", base=3e-4, warmup_ratio=0.1, num_cycles=3),
 ]
 
 
@@ -118,7 +141,8 @@ def test_steps_stay_ints_and_fractions_stay_floats_through_json():
     s = WarmupStableDecay(1.0, warmup=100, decay=0.25)
     back = schedule_from_spec(json.loads(json.dumps(s.to_spec())))
     assert type(back.warmup) is int and type(back.decay) is float
-    one = WarmupStableDecay(1.0, warmup=1, decay=1.0)  # 1 step vs the whole run
+    with pytest.warns(DurationWarning, match="decay=1.0 is a fraction: the whole run"):
+        one = WarmupStableDecay(1.0, warmup=1, decay=1.0)  # 1 step vs the whole run
     assert schedule_from_spec(json.loads(json.dumps(one.to_spec()))) == one
     assert type(schedule_from_spec(json.loads(json.dumps(one.to_spec()))).decay) is float
 
@@ -134,7 +158,7 @@ def test_real_fields_are_stored_as_floats():
         ([1, 2], TypeError, r"spec must be a dict with a 'type' entry, got spec=\[1, 2\]"),
         ({"start": 1.0}, ValueError, r"spec type must be one of .*Constant.*, got type=None"),
         ({"type": "Cosinus", "start": 1.0, "end": 0.0}, ValueError, r"got type='Cosinus'"),
-        ({"type": "Cosine", "start": 1.0, "end": 0.0, "power": 2}, ValueError, r"spec for Cosine has unknown fields \['power'\]; expected fields \['end', 'start'\]"),
+        ({"type": "Cosine", "start": 1.0, "end": 0.0, "power": 2}, ValueError, r"spec for Cosine has unknown fields \['power'\]; expected fields \['cycles', 'end', 'start'\]"),
         ({"type": "Cosine", "start": "1", "end": 0.0}, TypeError, r"start must be a real number, got start='1'"),
         ({"type": "WarmupStableDecay", "peak": 1.0, "warmup": 2.0}, ValueError, r"warmup must be a fraction in \[0, 1\] \(float\) or a step count >= 0 \(int\), got warmup=2.0"),
         ({"type": "Scale", "schedule": {"type": "Nope"}, "factor": 1.0}, ValueError, r"got type='Nope'"),
@@ -152,13 +176,17 @@ def test_package_exports():
         "Exponential", "Polynomial", "Step", "InverseSqrt", "OneCycle", "PiecewiseLinear",
         "WarmupStableDecay", "Sequence", "Cyclic", "WarmRestarts", "Scale", "Shift", "Product",
         "Sum", "Clip", "Warmup", "FunctionSchedule", "ReplaySchedule", "as_schedule",
+        "Tanh", "Triangular", "TimeShift", "WarmupThen", "PeerSchedule", "from_torch", "from_hf",
+        "from_timm", "DurationWarning", "UntrustedFunctionError",
     }  # fmt: skip
     assert set(schedules_pkg.__all__) == expected
     assert all(hasattr(schedules_pkg, name) for name in expected)
 
 
 @pytest.mark.parametrize(
-    "module", [schedules_pkg, presets, composition, function, replayed, _math], ids=lambda m: m.__name__
+    "module",
+    [schedules_pkg, presets, composition, function, replayed, peers, _math, _validate, _base],
+    ids=lambda m: m.__name__,
 )
 def test_docstring_examples_run(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
@@ -178,3 +206,28 @@ def test_a_replay_spec_rebuilds_in_a_fresh_process():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "0.2"
+
+
+def test_specs_of_schedules_that_use_no_new_option_are_unchanged():
+    # New fields are left out at their default: old specs, and the checkpoint
+    # fingerprints computed from them, stay the same (and old specs still load).
+    old = {
+        "Cosine": {"type": "Cosine", "start": 0.1, "end": 0.0},
+        "OneCycle": {"type": "OneCycle", "peak": 0.01, "pct_start": 0.25, "div_factor": 25.0,
+                     "final_div_factor": 10000.0, "shape": "linear"},
+        "Step": {"type": "Step", "value": 0.1, "milestones": [30, 0.6], "gamma": 0.5},
+        "InverseSqrt": {"type": "InverseSqrt", "peak": 0.001, "warmup": 40, "start": 0.0},
+        "Cyclic": {"type": "Cyclic", "schedule": {"type": "Cosine", "start": 1.0, "end": 0.0}, "period": 25},
+        "WarmRestarts": {"type": "WarmRestarts", "schedule": {"type": "Cosine", "start": 1.0, "end": 0.0},
+                         "period": 0.1, "mult": 2.0},
+    }  # fmt: skip
+    catalogue = {type(s).__name__: s for s in CATALOGUE[:23]}
+    for name, spec in old.items():
+        assert catalogue[name].to_spec() == spec
+        assert schedule_from_spec(spec) == catalogue[name]
+
+
+def test_a_peer_spec_names_its_class_and_arguments():
+    s = from_torch("OneCycleLR", max_lr=0.1, total_steps=1000)
+    assert s.to_spec() == {"type": "PeerSchedule", "peer": "torch.optim.lr_scheduler:OneCycleLR",
+                           "kwargs": {"max_lr": 0.1, "total_steps": 1000}, "base": 1.0, "read": "lr"}  # fmt: skip

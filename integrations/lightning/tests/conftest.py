@@ -111,3 +111,38 @@ def _quiet_lightning():
         warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
         warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
         yield
+
+
+# -- the trackers behind Lightning's loggers, on this machine only ----------------------------
+
+_WANDB_ENV = {
+    "WANDB_MODE": "offline",
+    "WANDB_SILENT": "true",
+    "WANDB_DISABLE_GIT": "true",
+    "WANDB_DISABLE_CODE": "true",
+    "WANDB_X_DISABLE_STATS": "true",
+    "WANDB_X_DISABLE_MACHINE_INFO": "true",
+    "WANDB_X_SAVE_REQUIREMENTS": "false",
+    "WANDB_DISABLE_JOB_CREATION": "true",
+}
+_WANDB_UNSET = ("WANDB_API_KEY", "WANDB_ENTITY", "WANDB_PROJECT", "WANDB_RUN_ID", "WANDB_RESUME", "WANDB_BASE_URL")
+
+
+@pytest.fixture(scope="module")
+def offline_wandb(tmp_path_factory: pytest.TempPathFactory):
+    """wandb in offline mode writing under a temp directory (nothing reaches the network)."""
+    wandb = pytest.importorskip("wandb")
+    root = tmp_path_factory.mktemp("wandb")
+    with pytest.MonkeyPatch.context() as mp:
+        wandb.teardown()  # wandb caches its settings per process
+        for key, value in _WANDB_ENV.items():
+            mp.setenv(key, value)
+        for key in _WANDB_UNSET:
+            mp.delenv(key, raising=False)
+        for key, sub in (("WANDB_DIR", "runs"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_CACHE_DIR", "cache"), ("WANDB_DATA_DIR", "data")):
+            (root / sub).mkdir()
+            mp.setenv(key, str(root / sub))
+        yield root / "runs"
+        if wandb.run is not None:
+            wandb.run.finish()
+        wandb.teardown()

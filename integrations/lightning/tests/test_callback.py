@@ -13,6 +13,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 import paramsched as ps
+from paramsched.runformat import read_metadata
 from paramsched_lightning import LoggerRecorder, ParamSchedulerCallback
 
 _spec = importlib.util.spec_from_file_location("_pl_conftest", Path(__file__).with_name("conftest.py"))
@@ -83,13 +84,15 @@ class _CrashAt(Callback):
             raise RuntimeError("simulated crash")
 
 
-def _fit(tmp_path: Path, name: str, *, crash_at: int | None = None, ckpt_path: Path | None = None):
+def _fit(
+    tmp_path: Path, name: str, *, crash_at: int | None = None, ckpt_path: Path | None = None, version: str | None = None
+):
     cb = ParamSchedulerCallback(SCHEDULES, overrides=OVERRIDES, recorders=[f"csv:{tmp_path / name / 'values'}"])
     checkpoints = ModelCheckpoint(
         dirpath=tmp_path / name / "ckpt", every_n_train_steps=4, save_top_k=-1, filename="{step}"
     )
     callbacks: list = [cb, checkpoints] + ([_CrashAt(crash_at)] if crash_at else [])
-    logger = CSVLogger(tmp_path / name, name="logs", version="resumed" if ckpt_path else "first")
+    logger = CSVLogger(tmp_path / name, name="logs", version=version or ("resumed" if ckpt_path else "first"))
     model = conf.TinyModule()
     trainer = conf.trainer(tmp_path, callbacks, max_steps=12, logger=logger, enable_checkpointing=True)
     trainer.fit(model, conf.make_data(), ckpt_path=ckpt_path)
@@ -123,6 +126,20 @@ def test_fit_from_a_checkpoint_resumes_exactly(tmp_path):
     b = ps.replay.load(tmp_path / "crashed" / "values")
     assert b.frame.equals(a.frame)
     assert b.metadata["resumes"][0]["at_step"] == 4
+
+
+@pytest.mark.filterwarnings("ignore:(Checkpoint directory|Experiment logs directory) .* exists and is not empty")
+def test_a_fit_resumed_into_the_same_csv_logger_version_says_what_lightning_cleared(tmp_path):
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        _fit(tmp_path, "crashed", crash_at=7)
+    ckpt = tmp_path / "crashed" / "ckpt" / "step=4.ckpt"
+    # the Trainer opens its loggers before any callback hook: CSVLogger deletes metrics.csv then
+    with pytest.warns(RuntimeWarning, match=r"CSVLogger cleared '.*metrics.csv' .* before the resumed step 4"):
+        _, cb, log = _fit(tmp_path, "crashed", ckpt_path=ckpt, version="first")
+    assert sorted(conf.read_metrics(log)) == list(range(4, 12))
+    metadata = read_metadata(log.parent / "run.json")
+    assert metadata["resumed_from_step"] is None  # the first run's document, with the resume noted
+    assert [r["at_step"] for r in metadata["resumes"]] == [4]
 
 
 class _TwoOptimizers(pl.LightningModule):
@@ -173,6 +190,10 @@ def test_manual_optimization_with_two_optimizers(tmp_path):
     assert [k for k in sorted(logged) if "hp/lr/gen" in logged[k]] == [0, 1, 2, 3]
     assert all(logged[k]["hp/lr/disc"] == disc.scheduler.values_at(k)["hp/lr/disc"] for k in range(8))
     assert gen.state_key != disc.state_key
+    # both callbacks wrote a run.json beside metrics.csv: the log reads back, without either
+    traj = ps.replay.load(Path(logger.log_dir) / "metrics.csv")
+    assert traj.metadata is None and any("another writer of this file" in note for note in traj.notes)
+    assert traj.frame["hp/lr/disc"].tolist() == [disc.scheduler.values_at(k)["hp/lr/disc"] for k in range(8)]
 
 
 def test_two_optimizers_with_the_same_series_names_are_an_error(tmp_path):
@@ -243,25 +264,14 @@ def test_logger_recorder_follows_lightnings_log_every_n_steps_rule():
 
     sink = Sink()
     rec = LoggerRecorder(lambda: [sink], every_n_steps=2)
+    rec.start({"series": ["hp/lr/g0"]})
     for k in range(5):
         rec.record(k, {"hp/lr/g0": float(k)})
-    assert sink.rows == [(1, {"hp/lr/g0": 1.0}), (3, {"hp/lr/g0": 3.0})]
+    # a logger of unknown kind gets the step as a series too (its own step counter may be another)
+    assert sink.rows == [(1, {"hp/step": 1, "hp/lr/g0": 1.0}), (3, {"hp/step": 3, "hp/lr/g0": 3.0})]
 
 
-@pytest.mark.slow
-def test_values_go_to_an_mlflow_logger(tmp_path):
-    mlflow = pytest.importorskip("mlflow")
-    from lightning.pytorch.loggers import MLFlowLogger
-
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    logger = MLFlowLogger(experiment_name="paramsched", tracking_uri=uri)
-    cb = ParamSchedulerCallback(SCHEDULES, overrides=OVERRIDES)
-    conf.trainer(tmp_path, [cb], max_steps=6, logger=logger).fit(conf.TinyModule(), conf.make_data())
-
-    client = mlflow.MlflowClient(uri)
-    for series in cb.scheduler.series:
-        history = {m.step: m.value for m in client.get_metric_history(logger.run_id, series)}
-        assert history == {k: cb.scheduler.values_at(k)[series] for k in range(6)}
+# MLFlowLogger, WandbLogger and TensorBoardLogger: test_replay_loggers.py (values and replay, ==).
 
 
 class _WithAdapter(conf.TinyModule):

@@ -24,7 +24,8 @@ def _wait(condition, timeout, what):
 
 
 def test_values_and_metadata_through_the_server(server, mh, tmp_path):
-    rec = MlflowRecorder(tracking_uri=server.uri, run_name="server", spool_dir=tmp_path)
+    # chart_every=1: the metric history holds every value too (REST both ways, exact)
+    rec = MlflowRecorder(tracking_uri=server.uri, run_name="server", spool_dir=tmp_path, chart_every=1)
     rec.start(mh.make_metadata())
     expected = []
     for step in range(250):
@@ -47,9 +48,11 @@ def test_values_and_metadata_through_the_server(server, mh, tmp_path):
 
 def test_server_killed_mid_run_and_restarted_loses_nothing(server, mh, tmp_path):
     """Two recorders during one outage: on_error="warn" and on_error="raise"."""
-    warn = MlflowRecorder(tracking_uri=server.uri, spool_dir=tmp_path / "warn", retry_interval=0.5, http_retries=0)
+    # chart_every=1: every value is charted too, so the metric history shows each delivered once
+    warn = MlflowRecorder(tracking_uri=server.uri, spool_dir=tmp_path / "warn", retry_interval=0.5, http_retries=0,
+                          chart_every=1)
     strict = MlflowRecorder(tracking_uri=server.uri, spool_dir=tmp_path / "raise", retry_interval=0.5,
-                            http_retries=0, on_error="raise")
+                            http_retries=0, on_error="raise", chart_every=1)
     warn.start(mh.make_metadata())
     strict.start(mh.make_metadata())
     expected = []
@@ -98,6 +101,8 @@ def test_server_killed_mid_run_and_restarted_loses_nothing(server, mh, tmp_path)
     for rec in (warn, strict):
         assert mh.history_lengths(client, rec.run_id) == {name: 800 for name in mh.SERIES_12}
         assert mh.read_back(client, rec.run_id) == expected
+        traj = MlflowSource().load(f"mlflow://{rec.run_id}?tracking_uri={server.uri}")  # the exact values
+        assert [(k, {n: traj.frame.at[k, n] for n in mh.SERIES_12}) for k in traj.frame.index] == expected
         assert not rec.spool_path.exists()
 
 

@@ -19,11 +19,13 @@ BIG = "x" * 100_000  # one config value three blocks long: FIRST, MIDDLE..., LAS
 @pytest.fixture(scope="module")
 def big_run(module_env, h):
     """A finished offline run of 600 steps x 12 series with a 100 kB config value."""
-    rec = WandbRecorder(project="ps-reader", name="big")
+    rec = WandbRecorder(project="ps-reader", name="big", chart_every=1)  # every row in the history
     rec.start(h.metadata(STEPS))
+    expected = {0: h.values_at(0)}
+    rec.record(0, expected[0])
+    rec.flush()  # the run is open once the first row is in
     rec.run.config.update({"big": BIG})
-    expected = {}
-    for k in range(STEPS):
+    for k in range(1, STEPS):
         expected[k] = h.values_at(k)
         rec.record(k, expected[k])
     rec.close()
@@ -65,7 +67,7 @@ def test_a_file_cut_anywhere_reads_as_a_prefix(big_run, tmp_path):
         truncated_seen += run.truncated
     assert truncated_seen > len(cuts) // 2
     part.write_bytes(data[: len(data) // 2])
-    with pytest.warns(RuntimeWarning, match=r"ends inside a record \(the run was probably killed while writing\); read the \d+ complete record"):
+    with pytest.warns(RuntimeWarning, match=r"ends inside a record \(it is still being written, or its writer stopped mid-record\); read the \d+ complete record"):
         read_offline_run(part)
 
 

@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import typing
 from collections.abc import Sequence
 
-from paramsched.cli import compare, demo, diff, export, preview
+from paramsched.cli import branch, compare, demo, diff, export, intervene, preview, spool
 from paramsched.cli._common import EXIT_DIFFERS, EXIT_OK, EXIT_USAGE, PROG, USER_ERRORS, UserError
 
 __all__ = ["EXIT_DIFFERS", "EXIT_OK", "EXIT_USAGE", "PROG", "UserError", "build_parser", "main"]
 
-COMMANDS = (preview, compare, diff, export, demo)
+COMMANDS = (preview, compare, diff, export, demo, intervene, branch, spool)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,11 +50,18 @@ def _one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line told in one line (no usage block)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argparse parser of the ``paramsched`` command."""
     from paramsched import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Schedule, record, replay and compare optimizer hyperparameters.",
     )

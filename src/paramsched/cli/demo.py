@@ -10,12 +10,13 @@ from paramsched.cli._common import EXIT_OK
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add the ``demo`` command to the ``paramsched`` parser."""
     p = commands.add_parser(
-        "demo", help="train a tiny model twice, record, replay, and compare",
-        description="Train a tiny model twice (a baseline and an ablation that replays its lr), "
-        "record to CSV (and MLflow / W&B offline when installed), then write the compare dashboard.",
+        "demo", help="train a stable phase, branch three cooldowns, record, and draw the lineage page",
+        description="Train a tiny model's stable phase with checkpoints, branch three 1-sqrt "
+        "cooldowns from them (ps.branch), record the four runs to CSV (and MLflow / W&B offline "
+        "when installed), then write the lineage page with the loss panels.",
     )
     p.add_argument("--out", default="paramsched-demo", help="output folder (default ./paramsched-demo)")
-    p.add_argument("--steps", type=int, default=None, help="training steps per run (default 400)")
+    p.add_argument("--steps", type=int, default=None, help="steps of the stable run (default 300; the cooldowns are a fifth of it)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 

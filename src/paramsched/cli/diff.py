@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from paramsched.cli._common import EXIT_DIFFERS, EXIT_OK, load_source
+from paramsched.cli._common import (
+    EXIT_DIFFERS,
+    EXIT_OK,
+    add_keymap_argument,
+    load_runs,
+    print_notes,
+)
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -14,17 +20,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Compare two runs series by series with ==. Exit code 0: identical; "
         "1: some series differ; 2: an error.",
     )
-    p.add_argument("a", metavar="A")
+    p.add_argument("a", metavar="A", help="a run: any source, e.g. runs/a, hf:mlflow://RUN, log.csv#keymap=timm")
     p.add_argument("b", metavar="B")
-    p.add_argument("--keymap", choices=("lightning", "hf"), help="read foreign logs with this key map")
+    add_keymap_argument(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from paramsched.replay import diff
 
-    left = load_source(args.a, args.keymap)
-    right = load_source(args.b, args.keymap)
+    left, right = load_runs([args.a, args.b], args.keymap)
+    print_notes(left)
+    print_notes(right)
     table = diff(left, right)
     differing = 0
     width = max((len(str(name)) for name in table.index), default=0)

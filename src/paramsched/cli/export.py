@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from paramsched.cli._common import EXIT_OK, load_source
+from paramsched.cli._common import EXIT_OK, add_keymap_argument, load_runs, print_notes
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -17,9 +17,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description="Read a run from any source and write it as a CSV run directory "
         "(values.csv + run.json), or as a single .csv file (values only).",
     )
-    p.add_argument("source", metavar="SRC")
+    p.add_argument("source", metavar="SRC", help="any source, e.g. mlflow://RUN, out/checkpoint-500, log.csv#keymap=timm")
     p.add_argument("-o", "--out", required=True, help="a directory (CSV run) or a file ending in .csv")
-    p.add_argument("--keymap", choices=("lightning", "hf"), help="read a foreign log with this key map")
+    add_keymap_argument(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing output")
     p.set_defaults(func=run)
 
@@ -28,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     import shutil
     import tempfile
 
-    traj = load_source(args.source, args.keymap)
+    (traj,) = load_runs([args.source], args.keymap)
+    print_notes(traj)
     out = Path(args.out)
     if out.suffix.lower() == ".csv" and out.name != "values.csv":
         if out.exists() and not args.overwrite:

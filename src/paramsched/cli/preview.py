@@ -1,13 +1,30 @@
-"""`paramsched preview SPEC.json --steps N [-o out.png|out.html]`: a schedule's values without training."""
+"""`paramsched preview SPEC.json --steps N [-o out.png|out.html]`: a schedule's values without training.
+
+Every step is evaluated up to ``EVERY_STEP_UP_TO`` steps; a longer run is
+evaluated on an even grid of ``GRID_POINTS`` steps plus every phase boundary
+(and the steps either side of it), so ``--steps 10**12`` takes as long as
+``--steps 200000``. ``--steps`` is limited to ``MAX_STEPS`` (2**53: beyond
+it, step numbers are no longer exact as floats, and schedules compute with
+``step / total_steps``); it is written as an integer, ``10**9`` or ``1e9``.
+
+>>> parse_steps("10**6"), parse_steps("2.5e3"), parse_steps("1_000")
+(1000000, 2500, 1000)
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from paramsched.cli._common import EXIT_OK, UserError
+
+EVERY_STEP_UP_TO = 200_000
+GRID_POINTS = 100_001
+MAX_STEPS = 2**53
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,40 +35,53 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         "Without -o, print a summary and sample values; -o out.png or out.html draws it.",
     )
     p.add_argument("spec", metavar="SPEC.json", help="JSON file (or inline JSON text starting with '{')")
-    p.add_argument("--steps", type=int, required=True, help="total_steps of the run")
+    p.add_argument(
+        "--steps", required=True, metavar="N",
+        help=f"total_steps of the run: an integer, 10**9 or 1e9 (at most 2**53; every step is evaluated "
+        f"up to {EVERY_STEP_UP_TO}, a longer run on a grid that keeps every phase boundary)",
+    )
     p.add_argument("-o", "--out", help="write a plot: a .png or .html file")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     import paramsched as ps
+    from paramsched.dashboard.summary import summarize
     from paramsched.naming import parse_series_name
 
-    mapping, single = _read_spec(args.spec)
+    args.steps = parse_steps(args.steps)
     if args.steps < 1:
         raise UserError(f"--steps must be an int >= 1, got --steps {args.steps}")
-    frame = ps.simulate(mapping, total_steps=args.steps)
+    if args.steps > MAX_STEPS:
+        raise UserError(
+            f"--steps must be at most {MAX_STEPS} (2**53: beyond it steps are not exact as floats), "
+            f"got --steps {args.steps}"
+        )
+    out = Path(args.out) if args.out else None
+    if out is not None and out.suffix.lower() not in (".png", ".html", ".htm"):
+        raise UserError(f"-o must end in .png or .html, got -o {args.out}")
+    mapping, single = _read_spec(args.spec)
+    frame = preview_frame(mapping, args.steps)
     name = "spec" if args.spec.lstrip().startswith("{") else Path(args.spec).stem
-    if args.out:
-        out = Path(args.out)
-        suffix = out.suffix.lower()
-        if suffix == ".png":
+    if out is not None:
+        if out.suffix.lower() == ".png":
             from paramsched.dashboard.png import preview_png
 
             values = {parse_series_name(c)[0]: frame[c].to_numpy() for c in frame.columns}
-            preview_png(values, args.steps, out)
-        elif suffix in (".html", ".htm"):
+            preview_png(values, frame.index.to_numpy(), out)
+        else:
             from paramsched.dashboard import compare
             from paramsched.replay.trajectory import Trajectory
 
             traj = Trajectory(frame, _preview_metadata(mapping, frame, args.steps), name)
             compare({name: traj}, out, title=f"paramsched preview: {name} ({args.steps} steps)")
-        else:
-            raise UserError(f"-o must end in .png or .html, got -o {args.out}")
         print(f"wrote {out}")
-    from paramsched.dashboard.summary import summarize
-
     steps = frame.index.to_numpy()
+    if len(frame) < args.steps:
+        print(
+            f"evaluated at {len(frame)} of {args.steps} steps (every step up to {EVERY_STEP_UP_TO}; "
+            "beyond, an even grid plus every phase boundary)"
+        )
     for column in frame.columns:
         key = parse_series_name(column)[0]
         values = frame[column].to_numpy()
@@ -65,8 +95,58 @@ def run(args: argparse.Namespace) -> int:
             f"final {s.final!r} at step {s.last_step}"
         )
         for step in _sample_steps(schedule, args.steps):
-            print(f"  step {step:>8d}  {float(values[step])!r}")
+            print(f"  step {step:>8d}  {float(frame.at[step, column])!r}")
     return EXIT_OK
+
+
+def parse_steps(text: str) -> int:
+    """``--steps`` as an int: ``1000``, ``1_000``, ``10**9`` or ``1e9`` (a whole number); else a UserError."""
+    stripped = text.strip()
+    power = re.fullmatch(r"(\d[\d_]*)\s*\*\*\s*(\d{1,4})", stripped)
+    try:
+        if re.fullmatch(r"[+-]?\d[\d_]*", stripped):
+            return int(stripped)
+        if power:
+            return int(power[1]) ** int(power[2])
+        if re.fullmatch(r"\d+(\.\d+)?[eE]\+?\d{1,4}", stripped):
+            value = Decimal(stripped)
+            if value == value.to_integral_value():
+                return int(value)
+    except (ValueError, InvalidOperation):
+        pass  # a number too long to read: the error below
+    shown = stripped if len(stripped) <= 40 else stripped[:37] + "..."
+    raise UserError(f"--steps must be a whole number of steps such as 1000, 10**9 or 1e9, got --steps {shown}")
+
+
+def preview_frame(mapping: dict[str, Any], total: int) -> Any:
+    """The values of ``mapping``'s schedules (one group), at every step or on the bounded grid."""
+    import numpy as np
+    import pandas as pd
+
+    import paramsched as ps
+    from paramsched import _plan
+
+    if total <= EVERY_STEP_UP_TO:
+        frame = ps.simulate(mapping, total_steps=total)
+        frame.index = pd.Index(frame.index.to_numpy(dtype=np.int64), name="step")
+        return frame
+    plan = _plan.build_plan(mapping, None, [{}], ["g0"], check_keys=False)
+    _plan.check_plan(plan, total, None)  # the same range checks as simulate() and the scheduler
+    steps = _grid(total, [entry.schedule for entry in plan])
+    matrix = np.asarray([_plan.evaluate(plan, k, total) for k in steps], dtype=np.float64)
+    columns = {entry.series: matrix[:, i] for i, entry in enumerate(plan)}
+    return pd.DataFrame(columns, index=pd.Index(np.asarray(steps, dtype=np.int64), name="step"))
+
+
+def _grid(total: int, schedules: list[Any]) -> list[int]:
+    """An even grid over ``0..total-1`` plus each phase boundary, the steps either side of it,
+    and the sampled steps printed."""
+    points = {i * (total - 1) // (GRID_POINTS - 1) for i in range(GRID_POINTS)}
+    for schedule in schedules:
+        for boundary in schedule.phase_boundaries(total):
+            points.update((boundary - 1, boundary, boundary + 1))
+        points.update(_sample_steps(schedule, total))
+    return sorted(p for p in points if 0 <= p < total)
 
 
 def _read_spec(text: str) -> tuple[dict[str, Any], bool]:

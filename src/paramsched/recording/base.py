@@ -56,6 +56,15 @@ class Recorder(abc.ABC):
         """Push buffered values to the backend: after it returns, everything recorded so
         far is durable (on disk, in the spool or accepted by the tracker)."""
 
+    def checkpoint(self, step: int) -> None:
+        """The run was checkpointed at ``step``: make everything recorded so far durable.
+
+        ``ParamScheduler.state_dict()`` calls it, so that a run resumed from that
+        checkpoint after a crash finds every earlier step in the log. The default
+        is :meth:`flush`; the CSV recorder also fsyncs and notes the step.
+        """
+        self.flush()
+
     @abc.abstractmethod
     def close(self) -> None:
         """Flush and release everything; called once, at the end of the run."""

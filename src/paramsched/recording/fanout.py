@@ -47,6 +47,16 @@ class FanOut(Recorder):
     def __len__(self) -> int:
         return len(self.recorders)
 
+    @property
+    def active(self) -> list[Recorder]:
+        """The recorders still in use (a recorder whose ``start()`` raised is dropped)."""
+        return list(self._active)
+
+    def checkpoint(self, step: int) -> None:
+        """Make every recorder durable up to ``step`` (their ``checkpoint`` or ``flush``)."""
+
+        _raise(self._call_each(lambda rec: rec.checkpoint(step)), "checkpoint")
+
     def __iter__(self):
         return iter(self.recorders)
 

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["diff", "DIFF_COLUMNS"]
 
-DIFF_COLUMNS = ("status", "first_diverging_step", "left_value", "right_value", "max_abs_diff", "steps_compared")
+DIFF_COLUMNS = (
+    "status", "first_diverging_step", "left_value", "right_value", "max_abs_diff", "steps_compared", "event",
+)
 
 
 def diff(left: Trajectory, right: Trajectory) -> pd.DataFrame:
@@ -38,7 +40,15 @@ def diff(left: Trajectory, right: Trajectory) -> pd.DataFrame:
     - ``left_value`` / ``right_value``: the values there (NaN = not logged);
     - ``max_abs_diff``: the largest ``|left - right|`` over steps logged in
       both (NaN when there are none);
-    - ``steps_compared``: how many steps are logged in both.
+    - ``steps_compared``: how many steps are logged in both;
+    - ``event``: the event of either run at the first diverging step (an
+      intervention, drift, a policy decision: ``"right: intervention at step
+      500 (loss spike)"``), or ``None``.
+
+    ``table.attrs["notes"]`` repeats what either run's notes say about
+    precision (a float32 log, e.g. TensorBoard's default ``add_scalar``): such
+    a run is compared with ``==`` like any other, and differs from the float64
+    run it logged by float32 rounding, which the note says.
     """
     from paramsched.replay.trajectory import Trajectory
 
@@ -56,12 +66,22 @@ def diff(left: Trajectory, right: Trajectory) -> pd.DataFrame:
     for name in right.series:
         if name not in left_names:
             rows[name] = _only("only_right")
+    for name, row in rows.items():
+        step = row["first_diverging_step"]
+        if step is not None:
+            row["event"] = _event_at(left, right, name, step)
     index = pd.Index(list(rows), name="series", dtype=object)
     data = {
         column: pd.Series([row[column] for row in rows.values()], index=index, dtype=dtype)
-        for column, dtype in zip(DIFF_COLUMNS, (object, object, np.float64, np.float64, np.float64, np.int64), strict=True)
+        for column, dtype in zip(
+            DIFF_COLUMNS, (object, object, np.float64, np.float64, np.float64, np.int64, object), strict=True
+        )
     }
-    return pd.DataFrame(data, index=index)
+    table = pd.DataFrame(data, index=index)
+    table.attrs["notes"] = [
+        f"{side}: {note}" for side, traj in (("left", left), ("right", right)) for note in traj.notes if "float32" in note
+    ]
+    return table
 
 
 def _only(status: str) -> dict[str, object]:
@@ -72,6 +92,7 @@ def _only(status: str) -> dict[str, object]:
         "right_value": np.nan,
         "max_abs_diff": np.nan,
         "steps_compared": 0,
+        "event": None,
     }
 
 
@@ -96,4 +117,15 @@ def _compare(a: pd.Series, b: pd.Series) -> dict[str, object]:
         "right_value": right_value,
         "max_abs_diff": max_abs,
         "steps_compared": int(both.sum()),
+        "event": None,
     }
+
+
+def _event_at(left: Trajectory, right: Trajectory, series: str, step: int) -> str | None:
+    """The first event of either run on ``series`` (or on every series) at ``step``, in words."""
+    for side, traj in (("left", left), ("right", right)):
+        for event in traj.events:
+            if event["step"] == step and event["series"] in (series, None):
+                reason = f" ({event['reason']})" if event["reason"] else ""
+                return f"{side}: {event['kind']} at step {step}{reason}"
+    return None

@@ -1,11 +1,15 @@
 """Rebuild a run's original schedules from its metadata, and check them against its log.
 
 A run recorded by paramsched stores its schedule specs, ``total_steps``,
-``relative`` and each group's base values. :func:`rebuild` turns those back
-into ``Schedule`` objects, arranged in the same plan ``ParamScheduler``
-builds, and (``check=True``) evaluates that plan at every logged step exactly
-as the scheduler applies it (``paramsched._plan.evaluate``), comparing with
-``==``. Mismatches are reported, not raised: a log that was written by other
+``relative`` and each group's base values, and its events. :func:`rebuild`
+turns those back into ``Schedule`` objects, arranged in the same plan
+``ParamScheduler`` builds, with every intervention and policy decision of the
+log applied from its step on, and (``check=True``) evaluates that plan at
+every logged step exactly as the scheduler applies it
+(``paramsched._plan.evaluate``), comparing with ``==``; a value another code
+path set (a ``drift`` event) is what the log holds at that step.
+``scheduler_kwargs()`` gives the original schedules: a checkpoint of the run
+brings its interventions with it. Mismatches are reported, not raised: a log that was written by other
 schedules than its metadata says is worth seeing step by step.
 
 Reading a log never runs code the log names: a ``FunctionSchedule`` spec is
@@ -89,6 +93,9 @@ class Rebuilt:
     source: str = ""
     unavailable: dict[str, str] = dataclasses.field(default_factory=dict)
     plan: tuple[_plan.PlanEntry, ...] = ()
+    #: ``{series: {step: value}}``: values the optimizer used that another code path set
+    #: (the log's drift events); the log holds them, the plan does not.
+    drift: dict[str, dict[int, float]] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -203,7 +210,7 @@ def rebuild(
         try:
             return schedule_from_spec(spec, trust_functions=trust_functions)
         except UntrustedFunctionError as exc:
-            problems[(key, group)] = f"function schedule {exc.path}; pass trust_functions=True to rebuild"
+            problems[(key, group)] = f"function schedule {exc.path!r}; pass trust_functions=True to rebuild"
         except (TypeError, ValueError) as exc:
             where = f"schedules[{key!r}]" if group is None else f"overrides[{group!r}][{key!r}]"
             if strict:
@@ -230,8 +237,9 @@ def rebuild(
             why = problems.get((key, group) if in_override else (key, None))
             if why is not None:
                 unavailable[series_name(key, group)] = why
-    plan = tuple(_build_plan(schedules, overrides, labels))
-    rebuilt = Rebuilt(schedules, overrides, total, relative, bases, (), False, label, unavailable, plan)
+    plan = _build_plan(schedules, overrides, labels)
+    plan, drift = _with_events(plan, traj.events, trust_functions, unavailable)
+    rebuilt = Rebuilt(schedules, overrides, total, relative, bases, (), False, label, unavailable, tuple(plan), drift)
     if not check:
         return rebuilt
     mismatches = tuple(m for name in traj.series if (m := _check_series(rebuilt, traj, name)) is not None)
@@ -274,6 +282,44 @@ def _build_plan(
     return _plan.build_plan(schedules, known, groups, labels, check_keys=False)
 
 
+def _with_events(
+    plan: list[_plan.PlanEntry],
+    events: Sequence[Mapping[str, Any]],
+    trust_functions: bool | Collection[str],
+    unavailable: dict[str, str],
+) -> tuple[list[_plan.PlanEntry], dict[str, dict[int, float]]]:
+    """The plan with the log's interventions (and policy decisions) applied, as the scheduler
+    applied them, and the drift the log recorded."""
+    from paramsched._interventions import with_change
+
+    positions = {entry.series: i for i, entry in enumerate(plan)}
+    plan = list(plan)
+    drift: dict[str, dict[int, float]] = {}
+    for event in events:
+        series = event.get("series")
+        if series not in positions:
+            continue
+        if event["kind"] == "drift" and event.get("after") is not None:
+            drift.setdefault(series, {})[event["step"]] = float(event["after"])
+            continue
+        if event["kind"] not in ("intervention", "policy") or series in unavailable:
+            continue
+        try:
+            schedule = schedule_from_spec(event.get("spec") or {}, trust_functions=trust_functions)
+        except UntrustedFunctionError as exc:
+            unavailable[series] = (
+                f"the {event['kind']} at step {event['step']} sets function schedule {exc.path!r}; "
+                "pass trust_functions=True to rebuild"
+            )
+            continue
+        except (TypeError, ValueError) as exc:
+            unavailable[series] = f"the {event['kind']} at step {event['step']} cannot be rebuilt: {exc}"
+            continue
+        pos = positions[series]
+        plan[pos] = dataclasses.replace(plan[pos], schedule=with_change(plan[pos].schedule, event["step"], schedule))
+    return plan, drift
+
+
 def _check_series(rebuilt: Rebuilt, traj: Trajectory, name: str) -> Mismatch | None:
     key, label = parse_series_name(name)
     if name in rebuilt.unavailable:
@@ -287,6 +333,8 @@ def _check_series(rebuilt: Rebuilt, traj: Trajectory, name: str) -> Mismatch | N
             return Mismatch(name, None, None, None, f"relative=True but the metadata has no base value of {key!r} for group {label!r}")
     steps, values = traj.values(name)
     planned = rebuilt.planned(name, steps)
+    for step, used in rebuilt.drift.get(name, {}).items():  # set outside paramsched, and logged so
+        planned[steps == step] = used
     differs = planned != values
     if differs.any():
         i = int(np.argmax(differs))

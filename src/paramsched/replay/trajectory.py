@@ -134,8 +134,10 @@ class Trajectory:
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got df={describe(df)}")
         label = source or "DataFrame"
-        frame, notes = table_columns(df, source=label, keymap=keymap, step_column=step_column)
-        return cls(frame, metadata, source, notes=notes)
+        frame, notes, metrics = table_columns(
+            df, source=label, keymap=keymap, step_column=step_column, with_metrics=True, metadata=metadata
+        )
+        return cls(frame, metadata, source, notes=notes, metrics=metrics)
 
     @classmethod
     def from_long(
@@ -251,40 +253,109 @@ class Trajectory:
     def schedules(
         self,
         keys: str | Sequence[str] | None = None,
-        groups: Mapping[str, str] | None = None,
+        groups: Mapping[str, str | Sequence[str]] | str | None = None,
         *,
         gaps: str = "error",
         after_end: str = "error",
-    ) -> dict[tuple[str, str], ReplaySchedule]:
+        before_start: str = "error",
+    ) -> dict[Any, ReplaySchedule]:
         """One :class:`ReplaySchedule` per series, keyed ``(key, group_label)``.
 
         This is the mapping ``ParamScheduler`` takes as ``schedules``: a
         ``(key, group_label)`` entry schedules that key for that group only.
         ``keys`` keeps only some keys (the others can be scheduled fresh by
-        adding ``{"weight_decay": ps.Cosine(...)}`` to the mapping);
-        ``groups`` renames group labels (old -> new) for a model that names
-        its groups differently. ``gaps`` and ``after_end`` are passed to
-        every :class:`ReplaySchedule`.
+        adding ``{"weight_decay": ps.Cosine(...)}`` to the mapping).
+
+        ``groups``:
+
+        - ``None``: one schedule per recorded (key, group);
+        - a dict renames group labels (old -> new) for a model that names its
+          groups differently; a list of labels replays one logged group to
+          several groups (``{"g0": ["g0", "g1"]}``: a Hugging Face run's
+          group-0 lr for both its decay and no-decay groups);
+        - ``"broadcast"``: a log that holds ONE group per key (a Hugging Face
+          Trainer logs group 0's lr only) replays that series to EVERY group:
+          the result is keyed by key alone (``{"lr": ReplaySchedule}``). Exact
+          when every group followed the same values (the Trainer's decay and
+          no-decay groups share one lr schedule).
+
+        ``gaps`` and ``after_end`` are passed to every :class:`ReplaySchedule`.
+        ``before_start="first"`` gives the steps before a series' first
+        logged step its first value (a log that starts late, e.g. every 50
+        steps from step 49); like ``gaps="previous"``/``"linear"`` those
+        values are interpolated, not the ones the run used.
 
         >>> import pandas as pd
         >>> df = pd.DataFrame({"step": [0, 1], "hp/lr/g0": [0.1, 0.2], "hp/lr/g1": [1.0, 2.0]})
         >>> sorted(Trajectory.from_wide(df).schedules(groups={"g1": "head"}))
         [('lr', 'g0'), ('lr', 'head')]
+        >>> hf = Trajectory.from_wide(pd.DataFrame({"step": [0, 1], "hp/lr/g0": [0.1, 0.2]}))
+        >>> list(hf.schedules(groups="broadcast"))
+        ['lr']
+        >>> sorted(hf.schedules(groups={"g0": ["decay", "no_decay"]}))
+        [('lr', 'decay'), ('lr', 'no_decay')]
         """
+        from paramsched.replay._columns import sparse_summary
         from paramsched.schedules.replayed import ReplaySchedule
 
         check_choice("gaps", gaps, ("error", "previous", "linear"))
         check_choice("after_end", after_end, ("error", "hold"))
+        check_choice("before_start", before_start, ("error", "first"))
+        broadcast = False
+        if isinstance(groups, str):
+            if groups != "broadcast":
+                raise ValueError(
+                    f"groups must be None, a dict {{old_label: new_label}} or 'broadcast', got groups={groups!r}"
+                )
+            broadcast = True
         traj = self.select(keys=keys)
-        if groups is not None:
+        fan_out: dict[str, list[str]] = {}
+        if isinstance(groups, Mapping) and any(isinstance(v, (list, tuple)) for v in groups.values()):
+            fan_out = _fan_out(groups, traj.groups, self._label)
+        elif groups is not None and not broadcast:
             traj = traj.with_groups(groups)
-        out: dict[tuple[str, str], ReplaySchedule] = {}
+        if broadcast:
+            several = {
+                key: [g for k, g in map(parse_series_name, traj.series) if k == key]
+                for key in traj.keys
+            }
+            several = {k: g for k, g in several.items() if len(g) > 1}
+            if several:
+                key, labels = next(iter(several.items()))
+                raise ValueError(
+                    f"{self._label}: groups='broadcast' replays the one logged group of a key to every "
+                    f"group, but key {key!r} was logged for groups {labels}; use groups=None (one "
+                    "schedule per group) or a dict that renames them"
+                )
+        out: dict[Any, ReplaySchedule] = {}
         for name in traj.series:
             steps, values = traj.values(name)
             where = f"{self._label}: series {name!r}"
-            out[parse_series_name(name)] = ReplaySchedule(
-                values, steps, gaps=gaps, after_end=after_end, name=where
-            )
+            if broadcast:
+                where += " (broadcast to every group)"
+            if int(steps[0]) > 0 and before_start == "error":
+                # A replay from step 0 fails with "no value recorded before step N", naming
+                # the schedule: say there why (a gap's own error already says what to pass).
+                every = np.diff(steps)
+                stride = int(every[0]) if len(every) and (every == every[0]).all() and every[0] > 1 else 0
+                how = (
+                    f"log every update from step 0 (a log written every {stride} updates is a chart: "
+                    "with Lightning, Trainer(log_every_n_steps=1))" if stride else "log every update from step 0"
+                )
+                where += (
+                    f" (a log that starts late: {sparse_summary(steps)}; {how}, "
+                    "or fill it with schedules(gaps='previous', before_start='first'): interpolated "
+                    "values, not the run's; see traj.notes)"
+                )
+            if before_start == "first" and int(steps[0]) > 0:
+                steps, values = _hold_first(steps, values, gaps, where)
+            key, label = parse_series_name(name)
+            if broadcast:
+                out[key] = ReplaySchedule(values, steps, gaps=gaps, after_end=after_end, name=where)
+                continue
+            for target in fan_out.get(label, [label]):
+                shown = where if target == label else f"{where} (for group {target!r})"
+                out[(key, target)] = ReplaySchedule(values, steps, gaps=gaps, after_end=after_end, name=shown)
         return out
 
     # -- deriving --------------------------------------------------------------
@@ -482,6 +553,42 @@ class Trajectory:
     @property
     def _label(self) -> str:
         return self.source or "trajectory"
+
+
+def _fan_out(groups: Mapping[str, Any], present: Sequence[str], label: str) -> dict[str, list[str]]:
+    """``{logged_label: [new labels]}`` from a ``groups=`` dict whose values are labels or lists of them."""
+    unknown = [old for old in groups if old not in present]
+    if unknown:
+        raise ValueError(f"{label}: groups {unknown} not in this trajectory; it has groups {list(present)}")
+    out: dict[str, list[str]] = {}
+    for old in present:
+        new = groups.get(old, old)
+        targets = [new] if isinstance(new, str) else list(new) if isinstance(new, (list, tuple)) else None
+        if not targets or not all(isinstance(t, str) and t and sanitize_label(t) == t for t in targets):
+            raise ValueError(
+                "groups maps a logged group label to a new label or a non-empty list of them (letters, "
+                f"digits, '_', '-', '.', '/' and spaces), got groups[{old!r}]={new!r}"
+            )
+        out[old] = targets
+    labels = [t for targets in out.values() for t in targets]
+    dup = sorted({t for t in labels if labels.count(t) > 1})
+    if dup:
+        raise ValueError(f"{label}: groups={dict(groups)!r} gives several groups the label(s) {dup}")
+    return out
+
+
+def _hold_first(steps: np.ndarray, values: np.ndarray, gaps: str, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 0..first-1 given the first value (``before_start="first"``)."""
+    first = int(steps[0])
+    if gaps != "error":  # one point at step 0 is enough: the gap policy holds it (lerp of equal ends)
+        return np.concatenate([[0], steps]), np.concatenate([values[:1], values])
+    if first > 1 << 26:
+        raise ValueError(
+            f"{where}: before_start='first' would hold the first value over {first} steps; "
+            "pass gaps='previous' too"
+        )
+    prefix = np.arange(first, dtype=np.int64)
+    return np.concatenate([prefix, steps]), np.concatenate([np.full(first, values[0]), values])
 
 
 def _check_frame(frame: Any, label: str) -> pd.DataFrame:

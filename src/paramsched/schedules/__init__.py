@@ -8,7 +8,13 @@
 True
 """
 
-from paramsched.schedules._base import Schedule, schedule_from_spec, schedule_types
+from paramsched.schedules._base import (
+    DurationWarning,
+    Schedule,
+    UntrustedFunctionError,
+    schedule_from_spec,
+    schedule_types,
+)
 from paramsched.schedules.composition import (
     Clip,
     Cyclic,
@@ -17,10 +23,13 @@ from paramsched.schedules.composition import (
     Sequence,
     Shift,
     Sum,
+    TimeShift,
     WarmRestarts,
     Warmup,
+    WarmupThen,
 )
 from paramsched.schedules.function import FunctionSchedule, as_schedule
+from paramsched.schedules.peers import PeerSchedule, from_hf, from_timm, from_torch
 from paramsched.schedules.presets import (
     Constant,
     Cosine,
@@ -31,6 +40,8 @@ from paramsched.schedules.presets import (
     PiecewiseLinear,
     Polynomial,
     Step,
+    Tanh,
+    Triangular,
     WarmupStableDecay,
 )
 from paramsched.schedules.replayed import ReplaySchedule
@@ -40,11 +51,13 @@ __all__ = [
     "Constant",
     "Cosine",
     "Cyclic",
+    "DurationWarning",
     "Exponential",
     "FunctionSchedule",
     "InverseSqrt",
     "Linear",
     "OneCycle",
+    "PeerSchedule",
     "PiecewiseLinear",
     "Polynomial",
     "Product",
@@ -55,10 +68,18 @@ __all__ = [
     "Shift",
     "Step",
     "Sum",
+    "Tanh",
+    "TimeShift",
+    "Triangular",
+    "UntrustedFunctionError",
     "WarmRestarts",
     "Warmup",
     "WarmupStableDecay",
+    "WarmupThen",
     "as_schedule",
+    "from_hf",
+    "from_timm",
+    "from_torch",
     "schedule_from_spec",
     "schedule_types",
 ]

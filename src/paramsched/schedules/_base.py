@@ -9,12 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from collections.abc import Collection, Mapping
 from typing import Any, ClassVar
 
 from paramsched.checks import check_positive_int, describe
 
 _SCHEDULE_TYPES: dict[str, type[Schedule]] = {}
+
+
+class DurationWarning(UserWarning):
+    """A float duration of exactly ``1.0`` given as a length: the whole run, or meant as 1 step?
+
+    A float duration is a fraction of the run, so ``steps=total / 10`` with
+    ``total=10`` is ``1.0``, the whole run. Silence it for a deliberate whole-run
+    length with ``warnings.filterwarnings("ignore", category=ps.schedules.DurationWarning)``
+    (or write it as an int step count). ``schedule_from_spec`` never warns: a spec
+    keeps each duration's type.
+    """
 
 
 class Schedule:
@@ -32,6 +44,15 @@ class Schedule:
 
     # Set to False on abstract intermediate classes so they are not registered.
     _register: ClassVar[bool] = True
+    # Fields added to a type after its spec format was published: ``to_spec()`` and
+    # the repr leave them out while they hold their default, so the specs (and the
+    # checkpoint fingerprints) of schedules that don't use them stay what they were.
+    _added_fields: ClassVar[tuple[str, ...]] = ()
+    # The run-length constants (durations resolved to steps) of the last run length
+    # asked for, as ``(total_steps, *constants)``: computed once per run length by
+    # ``_remember``, so ``__call__`` never resolves a duration. One tuple, swapped
+    # whole (safe across threads); not a field: never compared, shown, saved or pickled.
+    _memo: ClassVar[tuple[Any, ...]] = (None,)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -41,6 +62,26 @@ class Schedule:
     def __call__(self, step: int, total_steps: int) -> float:
         """The value in effect during update ``step`` of a ``total_steps``-update run."""
         raise NotImplementedError
+
+    def _resolve(self, total_steps: int) -> tuple[Any, ...]:
+        """The constants of a ``total_steps``-step run that ``__call__`` needs (steps of
+        its durations...); types with run-length constants override it."""
+        return ()
+
+    def _remember(self, total_steps: int) -> tuple[Any, ...]:
+        """``(total_steps, *self._resolve(total_steps))``, kept as ``_memo``. The hot path:
+
+        ``m = self._memo`` then ``if m[0] != total_steps: m = self._remember(total_steps)``.
+        """
+        memo = (total_steps, *self._resolve(total_steps))
+        object.__setattr__(self, "_memo", memo)
+        return memo
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The configuration only: the memo is derived, and recomputed on first use.
+        state = dict(self.__dict__)
+        state.pop("_memo", None)
+        return state
 
     def validate(self, total_steps: int) -> None:
         """Check that this schedule fits a ``total_steps``-update run; raise ``ValueError`` if not.
@@ -85,10 +126,34 @@ class Schedule:
         {'type': 'Cosine', 'start': 1.0, 'end': 0.0}
         """
         spec: dict[str, Any] = {"type": type(self).__name__}
-        for field in dataclasses.fields(self):  # type: ignore[arg-type]
-            if field.init:  # init=False fields are derived (caches), not configuration
-                spec[field.name] = _to_json(getattr(self, field.name), compact)
+        for name, value in self._config():
+            spec[name] = _to_json(value, compact)
         return spec
+
+    def _config(self) -> list[tuple[str, Any]]:
+        """The configuration fields and their values, as ``to_spec()`` and the repr show them."""
+        config = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            if not field.init:  # init=False fields are derived (caches), not configuration
+                continue
+            value = getattr(self, field.name)
+            if field.name in self._added_fields and value == field.default:
+                continue
+            config.append((field.name, value))
+        return config
+
+    def _repr(self) -> str:
+        """The dataclass repr without the added fields at their default (for ``repr=False`` types)."""
+        shown = ", ".join(f"{name}={value!r}" for name, value in self._config())
+        return f"{type(self).__name__}({shown})"
+
+    @classmethod
+    def _build_from_spec(
+        cls, fields: Mapping[str, Any], trust_functions: bool | Collection[str]
+    ) -> Schedule:
+        """Build an instance from a spec's fields (``type`` removed). Types whose fields
+        hold more than schedules and plain values override this."""
+        return cls(**{name: _from_json(value, trust_functions) for name, value in fields.items()})
 
     @classmethod
     def from_spec(cls, spec: Mapping[str, Any], *, trust_functions: bool | Collection[str] = True) -> Schedule:
@@ -235,8 +300,11 @@ def schedule_from_spec(
         raise ValueError(
             f"spec for {kind} has unknown fields {unknown}; expected fields {sorted(names)}"
         )
-    kwargs = {name: _from_json(value, trust_functions) for name, value in spec.items() if name != "type"}
-    return cls(**kwargs)
+    fields = {name: value for name, value in spec.items() if name != "type"}
+    with warnings.catch_warnings():
+        # A spec keeps each duration's type: 1.0 there was written as a fraction.
+        warnings.simplefilter("ignore", DurationWarning)
+        return cls._build_from_spec(fields, trust_functions)
 
 
 def schedule_types() -> dict[str, type[Schedule]]:

@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
+
 from paramsched.checks import describe
 from paramsched.schedules._base import Schedule, schedule_from_spec
 
@@ -103,13 +105,21 @@ class FunctionSchedule(Schedule):
 
     def __call__(self, step: int, total_steps: int) -> float:
         value = self.fn(step, total_steps)
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"fn={_show(self.fn)} must return a real number, got {describe(value)} "
-                f"at step={step}, total_steps={total_steps}"
-            ) from None
+        if value.__class__ is float:
+            return value
+        # A real number only: not text ('0.001'), not a bool, not a tensor, not None.
+        if not isinstance(value, (bool, np.bool_)) and isinstance(value, (int, float, np.integer, np.floating)):
+            try:
+                return float(value)
+            except OverflowError:
+                raise ValueError(
+                    f"fn={_show(self.fn)} returned {describe(value)}, too large for a float, "
+                    f"at step={step}, total_steps={total_steps}"
+                ) from None
+        raise TypeError(
+            f"fn={_show(self.fn)} must return a real number, got {describe(value)} at step={step}, "
+            f"total_steps={total_steps} (a {type(value).__name__}; an int or a float is expected)"
+        )
 
     def __repr__(self) -> str:
         return f"FunctionSchedule(fn={_show(self.fn)!r})"

@@ -7,8 +7,11 @@ Conventions shared by every preset (``OneCycle`` excepted, see its docstring):
   before the end; a step outside ``[0, total_steps]`` is clamped into it, so a
   call past the end gives the value at ``p = 1`` (finite).
 * a duration (warmup, decay, milestone, point position) is a step count when it
-  is an ``int`` and a fraction of the run when it is a ``float``
-  (``round(fraction * total_steps)`` steps).
+  is an integer (``int`` or numpy integer) and a fraction of the run when it is a
+  float (``round(fraction * total_steps)`` steps, half to even; see
+  :mod:`paramsched.schedules._validate` for the whole rule). A piece of zero
+  length (``warmup=0``) is allowed and skipped.
+* a shape is named as we name it (``"cosine"``) or as the peers do (``"cos"``).
 * interpolation is exact at both ends, monotone and never leaves the interval
   between its two end values (see ``_math.lerp``).
 """
@@ -18,19 +21,22 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
-from typing import Literal
+import numbers
+from typing import Any, Literal
 
 from paramsched.checks import check_choice, check_real, describe
 from paramsched.schedules._base import Schedule
-from paramsched.schedules._math import cos_weight, inner_steps, lerp, phase_progress, progress
+from paramsched.schedules._math import cos_weight, inner_steps, lerp, progress
 from paramsched.schedules._validate import (
     as_tuple,
     check_duration,
+    check_flag,
     check_fraction,
     check_ordered,
     check_period,
     check_positive,
     check_resolved_order,
+    check_shape,
     resolve_duration,
 )
 
@@ -44,8 +50,13 @@ __all__ = [
     "PiecewiseLinear",
     "Polynomial",
     "Step",
+    "Tanh",
+    "Triangular",
     "WarmupStableDecay",
 ]
+
+# phase_boundaries() of a periodic preset lists at most this many steps.
+_MAX_BOUNDARIES = 10_000
 
 # -- presets -------------------------------------------------------------------
 
@@ -89,35 +100,62 @@ class Linear(Schedule):
         object.__setattr__(self, "end", check_real("end", self.end))
 
     def __call__(self, step: int, total_steps: int) -> float:
-        return lerp(self.start, self.end, progress(step, total_steps))
+        # progress(step, total_steps), inlined: this runs on every update.
+        p = step / total_steps if 0 < step < total_steps else (0.0 if step <= 0 else 1.0)
+        return lerp(self.start, self.end, p)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Cosine(Schedule):
-    """Half-cosine over the run: ``end + (start - end) * (1 + cos(pi * p)) / 2``.
+    """Cosine over the run: ``end + (start - end) * (1 + cos(2 * pi * cycles * p)) / 2``.
+
+    ``cycles`` (keyword) counts full cosine waves over the run, as Hugging Face's
+    ``num_cycles`` does: the default 0.5 is one half-wave from ``start`` down to
+    ``end``; 1.5 goes down, back up and down again. A wave need not span whole
+    steps: the value at step ``k`` is the curve at ``k``.
 
     >>> from paramsched.schedules import Cosine
     >>> s = Cosine(1.0, 0.0)
     >>> s(0, 10), s(5, 10), s(10, 10)
     (1.0, 0.5, 0.0)
+    >>> [round(Cosine(1.0, 0.0, cycles=1.5)(k, 6), 3) for k in range(7)]
+    [1.0, 0.5, 0.0, 0.5, 1.0, 0.5, 0.0]
     """
 
     start: float
     end: float
+    cycles: float = dataclasses.field(default=0.5, kw_only=True)
+    _added_fields = ("cycles",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "start", check_real("start", self.start))
         object.__setattr__(self, "end", check_real("end", self.end))
+        object.__setattr__(self, "cycles", check_positive("cycles", self.cycles))
 
     def __call__(self, step: int, total_steps: int) -> float:
-        return lerp(self.end, self.start, cos_weight(progress(step, total_steps)))
+        # progress(step, total_steps), inlined: this runs on every update.
+        p = step / total_steps if 0 < step < total_steps else (0.0 if step <= 0 else 1.0)
+        if self.cycles == 0.5:
+            return lerp(self.end, self.start, cos_weight(p))
+        # Hugging Face's operation order, so get_cosine_schedule_with_warmup agrees to the bit.
+        return lerp(self.end, self.start, 0.5 * (1.0 + math.cos(math.pi * self.cycles * 2.0 * p)))
+
+    def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
+        if self.cycles == 0.5:
+            return ()
+        # The turns of the wave: every half cycle.
+        halves = min(int(2 * self.cycles), _MAX_BOUNDARIES)
+        return inner_steps(total_steps, *(math.ceil(j * total_steps / (2 * self.cycles)) for j in range(1, halves + 1)))
+
+    __repr__ = Schedule._repr
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, init=False)
 class Exponential(Schedule):
     """Exponential decay (or growth), given by its end value or by a per-step factor.
 
-    Give exactly one of ``end`` or ``gamma``:
+    Give exactly one of ``end`` or ``gamma``, by keyword (``Exponential(1e-3, 0.995)``
+    could mean either, so it is an error):
 
     * ``end``: geometric interpolation over the run,
       ``start * (end / start) ** p`` (``start`` and ``end`` both > 0). Exactly
@@ -136,6 +174,21 @@ class Exponential(Schedule):
     start: float
     end: float | None = None
     gamma: float | None = None
+
+    def __init__(
+        self, start: float, *args: Any, end: float | None = None, gamma: float | None = None
+    ) -> None:
+        if args:
+            shown = ", ".join(repr(a) for a in (start, *args))
+            raise TypeError(
+                f"Exponential takes end= or gamma= by keyword: Exponential({shown}) could mean "
+                f"an end value or a factor per step; write Exponential({start!r}, gamma={args[0]!r}) "
+                f"(torch's ExponentialLR) or Exponential({start!r}, end={args[0]!r})"
+            )
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "gamma", gamma)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if (self.end is None) == (self.gamma is None):
@@ -199,105 +252,196 @@ class Polynomial(Schedule):
         return lerp(self.end, self.start, (1.0 - progress(step, total_steps)) ** self.power)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class Step(Schedule):
     """Piecewise constant: ``value * gamma ** k``, ``k`` = number of milestones reached.
 
     A milestone ``m`` (a step, or a fraction of the run) is reached at update
-    ``step >= m``, like ``torch.optim.lr_scheduler.MultiStepLR``. Milestones are
-    sorted; each must resolve to a step before the end of the run.
+    ``step >= m``, like ``torch.optim.lr_scheduler.MultiStepLR``; ``milestones``
+    is any iterable (a list, a ``range``, a numpy array), sorted. Or give
+    ``step_size`` (keyword) for a milestone every ``step_size`` steps, like
+    ``StepLR``. A milestone at or past the end of the run (a schedule reused on
+    a shorter run) has no effect: it is never reached, not even past the end.
 
     >>> from paramsched.schedules import Step
     >>> s = Step(1.0, milestones=(0.5, 8), gamma=0.5)
     >>> [s(k, 10) for k in (0, 4, 5, 7, 8, 9)]
     [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    >>> [Step(1.0, step_size=3, gamma=0.5)(k, 10) for k in (0, 2, 3, 6, 9)]
+    [1.0, 1.0, 0.5, 0.25, 0.125]
     """
 
     value: float
-    milestones: tuple[int | float, ...]
+    milestones: tuple[int | float, ...] = ()
     gamma: float = 0.1
+    step_size: int | float | None = dataclasses.field(default=None, kw_only=True)
+    _added_fields = ("step_size",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", check_real("value", self.value))
+        if isinstance(self.milestones, numbers.Real) and not isinstance(self.milestones, bool):
+            raise TypeError(
+                "milestones must be a list or tuple of steps (int) or fractions (float), "
+                f"got milestones={describe(self.milestones)}; for a decay every "
+                f"{describe(self.milestones)} steps (torch's StepLR) pass step_size={describe(self.milestones)}"
+            )
         milestones = as_tuple("milestones", self.milestones, "steps (int) or fractions (float)")
-        for i, m in enumerate(milestones):
-            check_duration(f"milestones[{i}]", m)
+        milestones = tuple(check_duration(f"milestones[{i}]", m) for i, m in enumerate(milestones))
         check_ordered("milestones", milestones, strict=False)
         object.__setattr__(self, "milestones", milestones)
         object.__setattr__(self, "gamma", check_positive("gamma", self.gamma))
+        if self.step_size is not None:
+            if milestones:
+                raise ValueError(
+                    "Step takes milestones or step_size, not both, got "
+                    f"milestones={describe(milestones)}, step_size={describe(self.step_size)}"
+                )
+            object.__setattr__(self, "step_size", check_period("step_size", self.step_size))
+
+    def _resolve(self, total_steps: int) -> tuple[Any]:
+        """The step size in steps, or the milestones inside the run as sorted steps."""
+        if self.step_size is not None:
+            return (resolve_duration(self.step_size, total_steps),)
+        steps = (resolve_duration(m, total_steps) for m in self.milestones)
+        return (sorted(at for at in steps if at < total_steps),)
+
+    def _count(self, step: int, total_steps: int) -> int:
+        """Milestones reached by ``step``; those at or past the end never are."""
+        m = self._memo
+        if m[0] != total_steps:
+            m = self._remember(total_steps)
+        if self.step_size is not None:
+            return max(min(step, total_steps - 1), 0) // m[1]
+        return bisect.bisect_right(m[1], step)
 
     def __call__(self, step: int, total_steps: int) -> float:
-        k = 0
-        for m in self.milestones:
-            if step >= resolve_duration(m, total_steps):
-                k += 1
+        k = self._count(step, total_steps)
         return self.value * self.gamma**k if k else self.value
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
-        steps = check_resolved_order("milestones", self.milestones, total_steps, strict=False)
-        for m, s in zip(self.milestones, steps, strict=True):
-            if s >= total_steps:
-                raise ValueError(
-                    f"milestones must fall inside the run, got milestone {describe(m)} "
-                    f"= step {s} >= total_steps={total_steps}"
-                )
+        check_resolved_order("milestones", self.milestones, total_steps, strict=False)
+        if self.step_size is not None and resolve_duration(self.step_size, total_steps) < 1:
+            raise ValueError(
+                f"step_size must resolve to at least 1 step, got step_size={describe(self.step_size)} "
+                f"= 0 steps with total_steps={total_steps}"
+            )
+        try:
+            last = self.value * self.gamma ** self._count(total_steps - 1, total_steps)
+        except OverflowError:
+            last = math.inf
+        if not math.isfinite(last):
+            raise ValueError(
+                f"gamma={self.gamma!r} overflows over total_steps={total_steps}: "
+                "value * gamma ** milestones is not finite"
+            )
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
+        if self.step_size is not None:
+            size = resolve_duration(self.step_size, total_steps)
+            count = min((total_steps - 1) // size, _MAX_BOUNDARIES)
+            return inner_steps(total_steps, *(size * j for j in range(1, count + 1)))
         return inner_steps(total_steps, *(resolve_duration(m, total_steps) for m in self.milestones))
 
+    __repr__ = Schedule._repr
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class InverseSqrt(Schedule):
-    """Linear warmup from ``start`` to ``peak``, then ``peak * sqrt(warmup / step)``.
+    """Linear warmup from ``start`` to ``peak``, then ``peak / sqrt(step / warmup)``.
 
-    With ``W`` the warmup in steps (>= 1): ``start + (peak - start) * step / W``
-    for ``step < W``, then ``peak * sqrt(W / step)`` (the "Noam" / fairseq
-    ``inverse_sqrt`` schedule), continuous at ``W``.
+    With ``W`` the warmup in steps: ``start + (peak - start) * step / W`` for
+    ``step < W``, then ``peak * sqrt(W / step)`` (the "Noam" / fairseq
+    ``inverse_sqrt`` schedule), continuous at ``W``. ``timescale`` (keyword; steps
+    or a fraction) sets how fast it decays, as Hugging Face's
+    ``get_inverse_sqrt_schedule`` does: ``peak / sqrt((step - W + timescale) / timescale)``
+    after the warmup (``timescale=W`` is the default shape). ``warmup=0`` skips the
+    warmup and needs a ``timescale`` (Hugging Face uses 10000 there).
 
     >>> from paramsched.schedules import InverseSqrt
     >>> s = InverseSqrt(1.0, warmup=4)
     >>> [s(k, 100) for k in (0, 2, 4, 16, 64)]
     [0.0, 0.5, 1.0, 0.5, 0.25]
+    >>> [InverseSqrt(1.0, warmup=0, timescale=4)(k, 100) for k in (0, 12, 60)]
+    [1.0, 0.5, 0.25]
     """
 
     peak: float
     warmup: int | float
     start: float = 0.0
+    timescale: int | float | None = dataclasses.field(default=None, kw_only=True)
+    _added_fields = ("timescale",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peak", check_real("peak", self.peak))
-        check_period("warmup", self.warmup)
+        object.__setattr__(self, "warmup", check_duration("warmup", self.warmup, length=True))
         object.__setattr__(self, "start", check_real("start", self.start))
+        if self.timescale is not None:
+            object.__setattr__(self, "timescale", check_period("timescale", self.timescale))
+        elif self.warmup == 0:
+            raise ValueError(
+                "InverseSqrt with warmup=0 needs a timescale: the decay is "
+                "peak / sqrt((step - warmup + timescale) / timescale), e.g. timescale=10000 "
+                "(Hugging Face's default without warmup), got warmup=0, timescale=None"
+            )
+
+    def _resolve(self, total_steps: int) -> tuple[int, int | None, int]:
+        w = resolve_duration(self.warmup, total_steps)
+        if self.timescale is None:
+            return w, None, 0
+        scale = resolve_duration(self.timescale, total_steps)
+        return w, scale, scale - w
 
     def __call__(self, step: int, total_steps: int) -> float:
-        w = resolve_duration(self.warmup, total_steps)
+        m = self._memo
+        if m[0] != total_steps:
+            m = self._remember(total_steps)
+        _, w, scale, shift = m
         step = min(max(step, 0), total_steps)
         if step < w:
             return lerp(self.start, self.peak, step / w)
-        return self.peak * math.sqrt(w / step)
+        if scale is None:
+            return self.peak * math.sqrt(w / step)
+        # Hugging Face's operation order: 1 / sqrt((step + shift) / timescale).
+        return self.peak * (1.0 / math.sqrt((step + shift) / scale))
 
     def validate(self, total_steps: int) -> None:
         super().validate(total_steps)
         w = resolve_duration(self.warmup, total_steps)
-        if not 1 <= w <= total_steps:
+        if self.timescale is None and not 1 <= w <= total_steps:
             raise ValueError(
-                f"warmup must resolve to between 1 and total_steps={total_steps} steps, "
-                f"got warmup={describe(self.warmup)} = {w} steps"
+                f"warmup must resolve to between 1 and total_steps={total_steps} steps "
+                f"(or give a timescale), got warmup={describe(self.warmup)} = {w} steps"
+            )
+        if w > total_steps:
+            raise ValueError(
+                f"warmup must fit in the run, got warmup={describe(self.warmup)} = {w} steps "
+                f"> total_steps={total_steps}"
+            )
+        if self.timescale is not None and resolve_duration(self.timescale, total_steps) < 1:
+            raise ValueError(
+                f"timescale must resolve to at least 1 step, got timescale={describe(self.timescale)} "
+                f"= 0 steps with total_steps={total_steps}"
             )
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
         return inner_steps(total_steps, resolve_duration(self.warmup, total_steps))
 
+    __repr__ = Schedule._repr
 
-@dataclasses.dataclass(frozen=True)
+
+@dataclasses.dataclass(frozen=True, repr=False)
 class OneCycle(Schedule):
-    """The learning-rate curve of ``torch.optim.lr_scheduler.OneCycleLR`` (two phases).
+    """The curves of ``torch.optim.lr_scheduler.OneCycleLR``: two phases, or three.
 
-    ``initial = peak / div_factor`` and ``final = initial / final_div_factor``.
-    Phase 1 anneals ``initial -> peak`` over steps ``[0, a]`` with
-    ``a = pct_start * total_steps - 1``; phase 2 anneals ``peak -> final`` over
-    ``[a, total_steps - 1]``. Anneal ``"cosine"``:
+    ``initial = peak / div_factor`` and ``final = initial / final_div_factor``
+    (or give ``initial`` / ``final`` by keyword). Phase 1 anneals
+    ``initial -> peak`` over steps ``[0, a]`` with ``a = pct_start * total_steps - 1``;
+    phase 2 anneals ``peak -> final`` over ``[a, total_steps - 1]``. With
+    ``three_phase=True`` (the original paper's schedule) phase 2 goes back
+    ``peak -> initial`` over ``[a, 2 * pct_start * total_steps - 2]`` and phase 3
+    anneals ``initial -> final`` to the end. The phase ends are real positions,
+    often between two steps, as in torch. Anneal ``"cosine"`` (torch's ``"cos"``):
     ``end + (start - end) / 2 * (cos(pi * pct) + 1)``; ``"linear"``:
     ``(end - start) * pct + start``. Unlike the other presets, the last update
     (``total_steps - 1``) reaches ``final`` (up to rounding), as in torch; the
@@ -305,10 +449,17 @@ class OneCycle(Schedule):
     they may leave ``[final, peak]`` by an ulp. Steps past the end hold the
     value of the last update.
 
+    torch cycles momentum the other way round (``max_momentum`` at the start and
+    the end, ``base_momentum`` at the peak): that is
+    ``OneCycle(base_momentum, initial=max_momentum, final=max_momentum)``.
+
     >>> from paramsched.schedules import OneCycle
     >>> s = OneCycle(1.0, pct_start=0.5, div_factor=10.0, final_div_factor=10.0, shape="linear")
     >>> [round(s(k, 6), 6) for k in range(6)]
     [0.1, 0.55, 1.0, 0.67, 0.34, 0.01]
+    >>> m = OneCycle(0.85, pct_start=0.5, initial=0.95, final=0.95, shape="linear")
+    >>> [round(m(k, 6), 6) for k in range(6)]
+    [0.95, 0.9, 0.85, 0.883333, 0.916667, 0.95]
     """
 
     peak: float
@@ -316,6 +467,10 @@ class OneCycle(Schedule):
     div_factor: float = 25.0
     final_div_factor: float = 1e4
     shape: Literal["cosine", "linear"] = "cosine"
+    three_phase: bool = dataclasses.field(default=False, kw_only=True)
+    initial: float | None = dataclasses.field(default=None, kw_only=True)
+    final: float | None = dataclasses.field(default=None, kw_only=True)
+    _added_fields = ("three_phase", "initial", "final")
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peak", check_real("peak", self.peak))
@@ -324,26 +479,50 @@ class OneCycle(Schedule):
         object.__setattr__(
             self, "final_div_factor", check_positive("final_div_factor", self.final_div_factor)
         )
-        check_choice("shape", self.shape, ("cosine", "linear"))
+        object.__setattr__(self, "shape", check_shape("shape", self.shape, ("cosine", "linear")))
+        check_flag("three_phase", self.three_phase)
+        for name in ("initial", "final"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, check_real(name, getattr(self, name)))
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self.shape == "cosine":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
         return (end - start) * pct + start
 
-    def __call__(self, step: int, total_steps: int) -> float:
-        initial = self.peak / self.div_factor
-        last = total_steps - 1
+    def _ends(self) -> tuple[float, float]:
+        initial = self.peak / self.div_factor if self.initial is None else self.initial
+        final = initial / self.final_div_factor if self.final is None else self.final
+        return initial, final
+
+    def _resolve(self, total_steps: int) -> tuple[float, float, float, float, float]:
+        initial, final = self._ends()
         turn = float(self.pct_start * total_steps) - 1
+        back = float(2 * self.pct_start * total_steps) - 2
+        return initial, final, turn, back, total_steps - 1
+
+    def __call__(self, step: int, total_steps: int) -> float:
+        m = self._memo
+        if m[0] != total_steps:
+            m = self._remember(total_steps)
+        _, initial, final, turn, back, last = m
         step = min(max(step, 0), last)
         if step <= turn:
             return self._anneal(initial, self.peak, step / turn) if turn > 0 else self.peak
-        final = initial / self.final_div_factor
-        return self._anneal(self.peak, final, (step - turn) / (last - turn))
+        if not self.three_phase:
+            return self._anneal(self.peak, final, (step - turn) / (last - turn))
+        if step <= back:  # back - turn == turn > 0 here
+            return self._anneal(self.peak, initial, (step - turn) / (back - turn))
+        return self._anneal(initial, final, (step - back) / (last - back))
 
     def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
         turn = math.floor(self.pct_start * total_steps - 1)
-        return inner_steps(total_steps, turn, turn + 1)
+        if not self.three_phase:
+            return inner_steps(total_steps, turn, turn + 1)
+        back = math.floor(2 * self.pct_start * total_steps - 2)
+        return inner_steps(total_steps, turn, turn + 1, back, back + 1)
+
+    __repr__ = Schedule._repr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,9 +558,14 @@ class PiecewiseLinear(Schedule):
         check_ordered("points positions", tuple(p for p, _ in checked), strict=False)
         object.__setattr__(self, "points", tuple(checked))
 
+    def _resolve(self, total_steps: int) -> tuple[list[int]]:
+        return ([resolve_duration(x, total_steps) for x, _ in self.points],)
+
     def __call__(self, step: int, total_steps: int) -> float:
-        points = self.points
-        xs = [resolve_duration(x, total_steps) for x, _ in points]
+        m = self._memo
+        if m[0] != total_steps:
+            m = self._remember(total_steps)
+        points, xs = self.points, m[1]
         i = bisect.bisect_right(xs, step) - 1
         if i < 0:
             return points[0][1]
@@ -400,7 +584,7 @@ class PiecewiseLinear(Schedule):
         return inner_steps(total_steps, *(resolve_duration(x, total_steps) for x, _ in self.points))
 
 
-_WARMUP_SHAPES = ("linear", "cosine")
+_WARMUP_SHAPES = ("linear", "cosine", "1-sqrt")
 _DECAY_SHAPES = ("linear", "cosine", "sqrt", "1-sqrt")
 
 
@@ -412,7 +596,9 @@ class WarmupStableDecay(Schedule):
 
     * ``step < W``: from ``start`` to ``peak`` with ``t = step / W``:
       ``"linear"`` ``start + (peak - start) * t``;
-      ``"cosine"`` ``start + (peak - start) * (1 - cos(pi * t)) / 2``.
+      ``"cosine"`` ``start + (peak - start) * (1 - cos(pi * t)) / 2``;
+      ``"1-sqrt"`` ``start + (peak - start) * (1 - sqrt(1 - t))`` (Hugging Face's
+      ``get_wsd_schedule(warmup_type="1-sqrt")``: rises slowly, then fast).
     * ``W <= step < T - D``: ``peak`` (and every step after ``W`` when ``D = 0``).
     * ``step >= T - D``: from ``peak`` to ``end`` with ``t = (step - (T - D)) / D``:
       ``"linear"`` ``peak + (end - peak) * t``;
@@ -436,13 +622,13 @@ class WarmupStableDecay(Schedule):
     decay: int | float = 0.2
     start: float = 0.0
     end: float = 0.0
-    warmup_shape: Literal["linear", "cosine"] = "linear"
+    warmup_shape: Literal["linear", "cosine", "1-sqrt"] = "linear"
     decay_shape: Literal["linear", "cosine", "sqrt", "1-sqrt"] = "cosine"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "peak", check_real("peak", self.peak))
-        check_duration("warmup", self.warmup)
-        check_duration("decay", self.decay)
+        object.__setattr__(self, "warmup", check_duration("warmup", self.warmup, length=True))
+        object.__setattr__(self, "decay", check_duration("decay", self.decay, length=True))
         if isinstance(self.warmup, float) and isinstance(self.decay, float):
             if self.warmup + self.decay > 1.0 + 1e-12:
                 raise ValueError(
@@ -451,8 +637,12 @@ class WarmupStableDecay(Schedule):
                 )
         object.__setattr__(self, "start", check_real("start", self.start))
         object.__setattr__(self, "end", check_real("end", self.end))
-        check_choice("warmup_shape", self.warmup_shape, _WARMUP_SHAPES)
-        check_choice("decay_shape", self.decay_shape, _DECAY_SHAPES)
+        object.__setattr__(
+            self, "warmup_shape", check_shape("warmup_shape", self.warmup_shape, _WARMUP_SHAPES)
+        )
+        object.__setattr__(
+            self, "decay_shape", check_shape("decay_shape", self.decay_shape, _DECAY_SHAPES)
+        )
 
     def _steps(self, total_steps: int) -> tuple[int, int]:
         # resolve_duration() inlined: this runs on every call.
@@ -465,17 +655,26 @@ class WarmupStableDecay(Schedule):
             d = min(d, total_steps - w)
         return w, d
 
-    def __call__(self, step: int, total_steps: int) -> float:
+    def _resolve(self, total_steps: int) -> tuple[int, int, int]:
         w, d = self._steps(total_steps)
+        return w, total_steps - d, d
+
+    def __call__(self, step: int, total_steps: int) -> float:
+        m = self._memo
+        if m[0] != total_steps:
+            m = self._remember(total_steps)
+        _, w, decay_start, d = m
         if step < w:
             t = step / w if step > 0 else 0.0
             if self.warmup_shape == "linear":
                 return lerp(self.start, self.peak, t)
-            return lerp(self.peak, self.start, cos_weight(t))
-        decay_start = total_steps - d
+            if self.warmup_shape == "cosine":
+                return lerp(self.peak, self.start, cos_weight(t))
+            return lerp(self.start, self.peak, 1.0 - math.sqrt(1.0 - t))
         if step < decay_start or d == 0:
             return self.peak
-        t = phase_progress(step, decay_start, d)
+        # phase_progress(step, decay_start, d), inlined: decay_start <= step here.
+        t = (step - decay_start) / d if step < total_steps else 1.0
         shape = self.decay_shape
         if shape == "linear":
             return lerp(self.peak, self.end, t)
@@ -508,3 +707,134 @@ class WarmupStableDecay(Schedule):
         """
         w, d = self._steps(old_total)
         return dataclasses.replace(self, warmup=w, decay=d)
+
+
+@dataclasses.dataclass(frozen=True)
+class Tanh(Schedule):
+    """Hyperbolic-tangent decay from ``start`` toward ``end`` (timm's ``TanhLRScheduler``).
+
+    ``end + (start - end) / 2 * (1 - tanh(lower * (1 - p) + upper * p))``, ``p = step / total_steps``.
+    ``start`` and ``end`` are the asymptotes: with the defaults ``lower=-7``,
+    ``upper=3`` the curve starts within 1e-6 of ``start`` and ends at
+    ``end + 0.0025 * (start - end)``, as timm's does.
+
+    >>> from paramsched.schedules import Tanh
+    >>> s = Tanh(1.0, 0.0)
+    >>> round(s(0, 10), 6), round(s(7, 10), 6), round(s(10, 10), 6)
+    (0.999999, 0.5, 0.002473)
+    """
+
+    start: float
+    end: float = 0.0
+    lower: float = -7.0
+    upper: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end", "lower", "upper"):
+            object.__setattr__(self, name, check_real(name, getattr(self, name)))
+        if not self.lower < self.upper:
+            raise ValueError(f"lower must be < upper, got lower={self.lower!r}, upper={self.upper!r}")
+
+    def __call__(self, step: int, total_steps: int) -> float:
+        p = progress(step, total_steps)
+        # timm's operation order, so TanhLRScheduler agrees to the bit.
+        tanh = math.tanh(self.lower * (1.0 - p) + self.upper * p)
+        return self.end + 0.5 * (self.start - self.end) * (1 - tanh)
+
+
+_TRIANGULAR_MODES = ("triangular", "triangular2", "exp_range")
+
+
+@dataclasses.dataclass(frozen=True)
+class Triangular(Schedule):
+    """Triangle waves from ``start`` to ``peak`` and back (torch's ``CyclicLR``).
+
+    Each cycle rises over ``up`` steps and falls over ``down`` steps (default:
+    ``up``); both are steps (int) or fractions of the run (float). With
+    ``cycle = floor(1 + step / (up + down))`` counted from 1 and ``h`` the
+    triangle's height at ``step`` (0 at the cycle's start, 1 at its top), the
+    value is ``start + (peak - start) * h * scale``, where ``scale`` is 1
+    (``mode="triangular"``), ``1 / 2 ** (cycle - 1)`` (``"triangular2"``: each
+    cycle half as tall) or ``gamma ** step`` (``"exp_range"``). Same formulas as
+    torch, in its operation order. ``start`` may be above ``peak``: torch's momentum
+    cycling is ``Triangular(max_momentum, base_momentum, up, ...)``. A zero-length
+    side is skipped (``down=0`` is a sawtooth). Steps past the end keep cycling.
+
+    >>> from paramsched.schedules import Triangular
+    >>> s = Triangular(0.0, 1.0, up=2, mode="triangular2")
+    >>> [s(k, 12) for k in range(9)]
+    [0.0, 0.5, 1.0, 0.5, 0.0, 0.25, 0.5, 0.25, 0.0]
+    """
+
+    start: float
+    peak: float
+    up: int | float
+    down: int | float | None = None
+    mode: Literal["triangular", "triangular2", "exp_range"] = "triangular"
+    gamma: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", check_real("start", self.start))
+        object.__setattr__(self, "peak", check_real("peak", self.peak))
+        object.__setattr__(self, "up", check_duration("up", self.up, length=True))
+        if self.down is not None:
+            object.__setattr__(self, "down", check_duration("down", self.down, length=True))
+        check_choice("mode", self.mode, _TRIANGULAR_MODES)
+        object.__setattr__(self, "gamma", check_positive("gamma", self.gamma))
+
+    def _sides(self, total_steps: int) -> tuple[int, int]:
+        up = resolve_duration(self.up, total_steps)
+        return up, up if self.down is None else resolve_duration(self.down, total_steps)
+
+    def _resolve(self, total_steps: int) -> tuple[int, float]:
+        up, down = self._sides(total_steps)
+        size = up + down
+        return size, up / size if size else 0.0
+
+    def __call__(self, step: int, total_steps: int) -> float:
+        m = self._memo
+        if m[0] != total_steps:
+            m = self._remember(total_steps)
+        _, size, ratio = m
+        step = max(step, 0)
+        cycle = math.floor(1 + step / size)
+        x = 1.0 + step / size - cycle
+        if x <= ratio:
+            height = x / ratio if ratio > 0 else 1.0
+        else:
+            height = (x - 1) / (ratio - 1)
+        base_height = (self.peak - self.start) * height
+        if self.mode == "triangular":
+            return self.start + base_height * 1.0
+        if self.mode == "triangular2":
+            return self.start + base_height * (1 / (2.0 ** (cycle - 1)))
+        return self.start + base_height * self.gamma**step
+
+    def validate(self, total_steps: int) -> None:
+        super().validate(total_steps)
+        up, down = self._sides(total_steps)
+        if up + down < 1:
+            raise ValueError(
+                f"up + down must resolve to at least 1 step, got up={describe(self.up)}, "
+                f"down={describe(self.down)} = {up} + {down} steps with total_steps={total_steps}"
+            )
+        if self.mode != "exp_range":
+            return
+        try:
+            last = (self.peak - self.start) * self.gamma**total_steps
+        except OverflowError:
+            last = math.inf
+        if not math.isfinite(last):
+            raise ValueError(
+                f"gamma={self.gamma!r} overflows over total_steps={total_steps}: "
+                "(peak - start) * gamma ** step is not finite"
+            )
+
+    def phase_boundaries(self, total_steps: int) -> tuple[int, ...]:
+        up, down = self._sides(total_steps)
+        size = up + down
+        if size < 1:
+            return ()
+        count = min(-(-total_steps // size), _MAX_BOUNDARIES // 2)
+        steps = [c * size + offset for c in range(count) for offset in (0, up)]
+        return inner_steps(total_steps, *steps)

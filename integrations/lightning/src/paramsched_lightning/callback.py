@@ -12,8 +12,10 @@ automatic optimization with ``accumulate_grad_batches``, manual optimization
 Its state (``ParamScheduler.state_dict()``) is saved in every Lightning
 checkpoint under the callback's ``state_key`` and restored by
 ``trainer.fit(ckpt_path=...)``, so a resumed run applies and records the same
-values as an uninterrupted one. Values go to the trainer's own loggers
-(``log_to_loggers``) and to any paramsched ``recorders``.
+values as an uninterrupted one. Saving a checkpoint also makes every
+recorder (and logger) durable up to that step, so a run killed at any point
+and resumed from any checkpoint has every step in its log. Values go to the
+trainer's own loggers (``log_to_loggers``) and to any paramsched ``recorders``.
 
 Several optimizers: one callback per optimizer (``optimizer=0``, ``optimizer=1``);
 each has its own checkpoint state. Their series names must differ: give the
@@ -62,10 +64,16 @@ class ParamSchedulerCallback(Callback):
         optimizer: index of the optimizer in ``trainer.optimizers`` (the order
             ``configure_optimizers`` returns them in).
         recorders: paramsched recorders (``"csv:runs/a"``, ``"wandb"``, ``"mlflow"``, instances).
-        log_to_loggers: also write the values through ``trainer.loggers``
-            (``logger.log_metrics({"hp/<key>/<group>": v, ...}, step=k)``).
+        log_to_loggers: also write the values through ``trainer.loggers``, in
+            the form each logger's replay source reads back exactly with no
+            keymap (``hp/<key>/<group>`` at step ``k``; see
+            :mod:`paramsched_lightning.loggers`).
         log_every_n_steps: how often to write to the loggers; default: the
-            trainer's ``log_every_n_steps``. Recorders get every step.
+            trainer's ``log_every_n_steps`` (50 unless set), as Lightning's
+            ``LearningRateMonitor`` does, so the charts cost what they cost
+            without paramsched. Such a log is a chart: pass
+            ``log_every_n_steps=1`` for a logger stream that replays exactly.
+            The paramsched ``recorders`` always get every step.
 
     Attributes:
         scheduler: the :class:`~paramsched.ParamScheduler` of the current fit
@@ -211,8 +219,9 @@ class ParamSchedulerCallback(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         if self.scheduler is not None:
-            if self._trainer is not None:
-                self.scheduler.flush()  # what the checkpoint covers is on disk too
+            # ParamScheduler.state_dict() makes the record durable up to this step (every
+            # recorder's checkpoint(), the trainer's loggers included): a run killed after this
+            # checkpoint and resumed from it finds every earlier step in its logs.
             return {"scheduler": self.scheduler.state_dict()}
         if self._pending_state is not None:
             return {"scheduler": self._pending_state}

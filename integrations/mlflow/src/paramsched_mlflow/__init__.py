@@ -7,10 +7,16 @@
 ``recorders=["mlflow"]`` and ``paramsched.replay.load("mlflow://RUN_ID")``
 find these through the entry points ``paramsched.recorders`` /
 ``paramsched.sources``. ``mlflow`` itself is imported only when a recorder
-starts or a source loads.
+opens its run (on the recorder's worker thread) or a source loads.
 """
 
-from paramsched_mlflow.recorder import ARTIFACT_PATH, MlflowRecorder, metadata_params
+from paramsched_mlflow.recorder import (
+    ARTIFACT_PATH,
+    EVENTS_PATH,
+    VALUES_DIR,
+    MlflowRecorder,
+    metadata_params,
+)
 from paramsched_mlflow.source import MlflowSource
 
-__all__ = ["ARTIFACT_PATH", "MlflowRecorder", "MlflowSource", "metadata_params"]
+__all__ = ["ARTIFACT_PATH", "EVENTS_PATH", "VALUES_DIR", "MlflowRecorder", "MlflowSource", "metadata_params"]

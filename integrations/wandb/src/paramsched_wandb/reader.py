@@ -18,9 +18,10 @@ History values are JSON text (``value_json``), or typed scalars when the run
 set ``x_history_value_encoding="typed"``. JSON is parsed with
 :func:`json.loads` only: nothing read from a file is unpickled or evaluated.
 
-A run killed while writing leaves a file that ends inside a record: the
-complete records before it are returned, ``truncated`` is set and a warning
-says how much was read.
+A file read while wandb-core is still writing it, or left by a process
+that stopped mid-write, ends inside a record: the complete records before it
+are returned, ``truncated`` is set and a warning says how much was read.
+:func:`wait_settled` waits (bounded) for a run still being written.
 
 >>> run = read_offline_run("wandb/latest-run")          # doctest: +SKIP
 >>> run.run_id, run.config["paramsched"]["total_steps"]  # doctest: +SKIP
@@ -41,7 +42,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OfflineRun", "find_run_file", "is_finished", "iter_records", "read_offline_run", "wait_finished"]
+__all__ = [
+    "OfflineRun",
+    "find_run_file",
+    "is_finished",
+    "iter_records",
+    "read_offline_run",
+    "read_run_record",
+    "wait_finished",
+    "wait_settled",
+]
 
 MAGIC = b":W&B"
 HEADER = struct.Struct("<4sHB")  # ident, magic, version
@@ -128,10 +138,12 @@ def iter_records(path: str | os.PathLike[str]) -> Iterator[Any]:
     return truncated
 
 
-def read_offline_run(path: str | os.PathLike[str]) -> OfflineRun:
+def read_offline_run(path: str | os.PathLike[str], *, warn: bool = True) -> OfflineRun:
     """Decode an offline run: ids, config and every history row.
 
     ``path`` is a ``run-<id>.wandb`` file or the run directory holding it.
+    ``warn=False``: a file that ends inside a record sets ``truncated``
+    without a warning (for a caller that words its own).
     """
     file = find_run_file(path)
     run = OfflineRun(path=file)
@@ -152,10 +164,10 @@ def read_offline_run(path: str | os.PathLike[str]) -> OfflineRun:
             _apply_config(run.config, record.config.update, record.config.remove)
         elif kind == "history":
             run.history.append({_item_key(item): _item_value(item) for item in record.history.item})
-    if run.truncated:
+    if run.truncated and warn:
         warnings.warn(
-            f"W&B offline run {os.fspath(file)!r} ends inside a record (the run was probably "
-            f"killed while writing); read the {count} complete record(s) before it",
+            f"W&B offline run {os.fspath(file)!r} ends inside a record (it is still being "
+            f"written, or its writer stopped mid-record); read the {count} complete record(s) before it",
             RuntimeWarning,
             stacklevel=2,
         )
@@ -205,6 +217,73 @@ def is_finished(path: str | os.PathLike[str]) -> bool:
     except Exception:
         return False
     return record.WhichOneof("record_type") == "exit"
+
+
+def read_run_record(path: str | os.PathLike[str], *, limit: int = 1 << 20) -> OfflineRun | None:
+    """The ids and group of an offline run from its run record (read from the file's first
+    ``limit`` bytes only), or ``None`` when they hold none.
+
+    ``path`` is a run file, its directory, or a folder inside the run
+    directory (such as ``files/paramsched``).
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    target = Path(path)
+    for candidate in (target, target.parent, target.parent.parent):
+        try:
+            file = find_run_file(candidate)
+            break
+        except (FileNotFoundError, ValueError):
+            continue
+    else:
+        return None
+    with open(file, "rb") as handle:
+        data = handle.read(limit)
+    _check_header(file, data)
+    for payload in _messages(file, data):
+        if payload is None:
+            return None
+        record = pb.Record()
+        record.ParseFromString(payload)
+        if record.WhichOneof("record_type") == "run":
+            run = OfflineRun(path=file)
+            _read_run_record(run, record.run)
+            return run
+    return None
+
+
+def wait_settled(path: str | os.PathLike[str], timeout: float, *, quiet: float = 1.0) -> str:
+    """Wait (at most ``timeout`` s) for the run's exit record; say what is known.
+
+    Returns ``"finished"`` (the exit record is there), ``"idle"`` (no exit
+    record, and the file did not change for ``quiet`` s: nothing is writing
+    it now: the run is open but idle, or its process ended without finishing
+    it) or ``"writing"`` (it was still changing when ``timeout`` ran out).
+    """
+    import time
+
+    file = find_run_file(path)
+    deadline = time.monotonic() + timeout
+    seen = None
+    since = time.monotonic()
+    while True:
+        try:
+            if is_finished(file):
+                return "finished"
+            stat = os.stat(file)
+        except (OSError, ValueError):
+            stat = None
+        now = time.monotonic()
+        state = (stat.st_size, stat.st_mtime_ns) if stat is not None else None
+        if state != seen:
+            seen, since = state, now
+            if stat is not None:  # a file untouched for `quiet` s before we looked is idle too
+                since = min(now, now - (time.time() - stat.st_mtime_ns / 1e9))
+        if now - since >= quiet:
+            return "idle"
+        if now >= deadline:
+            return "writing"
+        time.sleep(0.01)
 
 
 def wait_finished(path: str | os.PathLike[str], timeout: float) -> bool:

@@ -4,8 +4,9 @@ A source is a class with a ``name``, ``claims(obj) -> bool`` and
 ``load(obj, **options) -> Trajectory`` (see :class:`Source`), registered in
 :data:`SOURCES` by the entry point group ``paramsched.sources`` (value = the
 class; it is called with no arguments) or with :func:`register_source`.
-The core ships ``csv`` and ``dataframe``; ``paramsched-mlflow`` and
-``paramsched-wandb`` add ``mlflow`` and ``wandb``.
+The core ships ``csv``, ``dataframe`` and ``hf`` (a Hugging Face
+``trainer_state.json``); ``paramsched-mlflow`` and ``paramsched-wandb`` add
+``mlflow`` and ``wandb``.
 
 How :func:`load` picks a source:
 
@@ -19,7 +20,8 @@ How :func:`load` picks a source:
    else ``ValueError`` listing the registered sources and what each accepts.
 
 ``keymap=`` (foreign logs) is passed only when given; a source that cannot
-take it is a ``TypeError`` naming the source.
+take it is a ``TypeError`` naming the source. ``gaps=`` and
+``before_start=`` are applied by :func:`load` itself, to any source.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from paramsched._registry import BackendNotInstalledError, Registry
-from paramsched.checks import describe
+from paramsched.checks import check_choice, describe
 from paramsched.replay.trajectory import Trajectory
 
 __all__ = ["SOURCES", "Source", "load", "register_source"]
@@ -85,18 +87,39 @@ def scheme_of(obj: Any) -> str | None:
     return None
 
 
-def load(source: Any, *, keymap: Any = None, **options: Any) -> Trajectory:
-    """Read a run (CSV run directory, ``"mlflow://RUN_ID"``, DataFrame, ...) into a Trajectory.
+def load(
+    source: Any,
+    *,
+    keymap: Any = None,
+    gaps: str | None = None,
+    before_start: str | None = None,
+    **options: Any,
+) -> Trajectory:
+    """Read a run (CSV run directory, ``"mlflow://RUN_ID"``, an HF checkpoint, a DataFrame, ...).
 
     ``keymap`` maps the columns of a log that paramsched did not write
-    (``"lightning"``, ``"hf"`` or ``{column: (key, group)}``); ``options``
-    go to the source's ``load``.
+    (``"hf"``, ``"lightning"``, ``"timm"``, ``"auto"`` or ``{column: (key,
+    group)}``; see :mod:`paramsched.replay.keymaps`); ``options`` go to the
+    source's ``load``.
+
+    ``gaps`` (``"previous"`` / ``"linear"``) and ``before_start``
+    (``"first"``) fill a sparse log at load, so that every step from 0 (or
+    the first logged one) to the last has a value. The filled values are
+    interpolated, never the run's own: the notes count them, series by
+    series, and the result has no metadata.
 
     >>> import pandas as pd
     >>> traj = load(pd.DataFrame({"step": [0, 1], "hp/lr/g0": [0.1, 0.2]}))
     >>> traj.frame["hp/lr/g0"].tolist()
     [0.1, 0.2]
+    >>> sparse = load(pd.DataFrame({"step": [2, 4], "hp/lr/g0": [0.1, 0.2]}), gaps="previous", before_start="first")
+    >>> sparse.frame["hp/lr/g0"].tolist()
+    [0.1, 0.1, 0.1, 0.1, 0.2]
     """
+    if gaps is not None:
+        check_choice("gaps", gaps, ("error", "previous", "linear"))
+    if before_start is not None:
+        check_choice("before_start", before_start, ("error", "first"))
     scheme = scheme_of(source)
     if scheme is not None:
         chosen = _instantiate(scheme, SOURCES.get(scheme))
@@ -109,7 +132,18 @@ def load(source: Any, *, keymap: Any = None, **options: Any) -> Trajectory:
     result = chosen.load(source, **options)
     if not isinstance(result, Trajectory):
         raise TypeError(f"the source {_name(chosen)!r} returned {describe(result)}, expected a Trajectory")
-    return result
+    if gaps in (None, "error") and before_start in (None, "error"):
+        return result
+    return _filled(result, gaps, before_start)
+
+
+def _filled(traj: Trajectory, gaps: str | None, before_start: str | None) -> Trajectory:
+    from paramsched.replay._columns import fill_frame
+
+    frame, notes = fill_frame(traj.frame, gaps=gaps, before_start=before_start)
+    return Trajectory(
+        frame, None, traj.source, notes=[*traj.notes, *notes], events=traj.events, metrics=traj.metrics
+    )
 
 
 def _find_claimant(obj: Any) -> Source:
@@ -152,3 +186,19 @@ def _accepts_keyword(func: Callable[..., Any], keyword: str) -> bool:
 
 def _name(source: Source) -> str:
     return getattr(source, "name", "") or type(source).__name__
+
+
+def _register_core_sources() -> None:
+    # The core's own sources are also declared as entry points (pyproject.toml); registering
+    # them here too makes a source checkout work before its entry points are (re)installed.
+    from paramsched.replay.sources.csv import CsvSource
+    from paramsched.replay.sources.dataframe import DataFrameSource
+    from paramsched.replay.sources.hf import HFSource
+    from paramsched.replay.sources.spool import SpoolSource
+
+    for name, factory in (("csv", CsvSource), ("dataframe", DataFrameSource), ("hf", HFSource),
+                          ("spool", SpoolSource)):
+        SOURCES.register(name, factory, replace=True)
+
+
+_register_core_sources()

@@ -1,0 +1,339 @@
+"""End-to-end recording overhead (issue 15): what a user feels in a real training loop.
+
+For each backend (CSV, MLflow sqlite, MLflow server on 127.0.0.1, W&B offline via
+paramsched_wandb, TensorBoard via paramsched_tensorboard) it trains a tiny CPU MLP
+(about 1.5 ms a step, one torch thread) three ways, interleaved block by block in one
+process so that machine noise hits them alike:
+
+- ``nothing``: the loop with a ParamScheduler that records nowhere;
+- ``paramsched``: the same loop recording 12 series (3 keys x 4 groups) to the backend,
+  default configuration (its overhead is over ``nothing``);
+- ``torch``: the loop with a torch LR scheduler, logging nothing;
+- ``lightning``: the loop with a torch LR scheduler and Lightning's logger for that
+  backend (CSVLogger, MLFlowLogger, WandbLogger, TensorBoardLogger), fed as
+  ``LearningRateMonitor`` feeds it at Lightning's defaults (``log_every_n_steps=50``:
+  one ``log_metrics`` call with every group's lr every 50 steps, at the steps Lightning
+  picks, with nothing else logged). This drives the real
+  logger at the monitor's cadence, not a whole Lightning Trainer (whose own per-step cost
+  would hide both).
+
+The blocks run in rounds (one block of each variant, in a shuffled order); an overhead is
+the median over rounds of (block time with recording / block time of its baseline in the
+same round) - 1, so both sides of a ratio meet the same machine noise. Printed per backend:
+the step time, the overhead of paramsched (over ``nothing``) and of Lightning (over
+``torch``) in percent of the step, ``close()`` time, the
+peak queue (items and an estimate in MB), and the targets as OK / MISSED:
+overhead <= 2 % of the step, no worse than Lightning's, close() <= 2 s.
+
+    python benchmarks/bench_overhead.py                   # 10k steps per variant, every backend
+    python benchmarks/bench_overhead.py --quick           # CI smoke run: CSV only, seconds
+    python benchmarks/bench_overhead.py --backends csv,mlflow-sqlite --steps 4000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import paramsched as ps
+
+GROUPS = ("g0", "g1", "head", "emb")
+BACKENDS = ("csv", "mlflow-sqlite", "mlflow-server", "wandb-offline", "tensorboard")
+TARGET_OVERHEAD = 0.02
+TARGET_CLOSE_S = 2.0
+
+
+class Loop:
+    """A tiny MLP on random data (CPU); ``step()`` is one forward / backward / optimizer update."""
+
+    def __init__(self, width: int, seed: int = 0) -> None:
+        gen = torch.Generator().manual_seed(seed)
+        self.model = torch.nn.Sequential(torch.nn.Linear(128, width), torch.nn.ReLU(), torch.nn.Linear(width, 128),
+                                         torch.nn.ReLU(), torch.nn.Linear(128, 1))
+        params = list(self.model.parameters())
+        self.opt = torch.optim.AdamW(
+            [{"params": params[0:2]}, {"params": params[2:4]}, {"params": params[4:5], "name": "head"},
+             {"params": params[5:6], "name": "emb"}], lr=1e-3)
+        self.x = torch.randn(64, 128, generator=gen)
+        self.y = torch.randn(64, 1, generator=gen)
+
+    def step(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.mse_loss(self.model(self.x), self.y)
+        loss.backward()
+        self.opt.step()
+
+
+SCHEDULES = {"lr": ps.WarmupStableDecay(1e-3, warmup=0.05, decay=0.2), "weight_decay": ps.Cosine(0.1, 0.01),
+             "betas.0": ps.Linear(0.85, 0.95)}
+
+
+def calibrate(target_s: float) -> int:
+    """The MLP width whose step takes about ``target_s`` here."""
+    width = 256
+    for _ in range(6):
+        loop = Loop(width)
+        for _ in range(20):
+            loop.step()
+        begin = time.perf_counter()
+        for _ in range(100):
+            loop.step()
+        took = (time.perf_counter() - begin) / 100
+        if abs(took - target_s) < 0.1 * target_s:
+            break
+        width = max(16, int(width * target_s / took))
+    return width
+
+
+# -- the three variants -----------------------------------------------------------------------
+
+
+class Variant:
+    label = ""
+
+    def __init__(self, width: int, steps: int) -> None:
+        self.loop = Loop(width)
+        self.steps = steps
+        self.done = 0
+        self.close_s = float("nan")
+        self.queue_peak: int | None = None
+
+    def block(self, count: int) -> float:
+        """Run ``count`` steps; seconds per step."""
+        begin = time.perf_counter()
+        for _ in range(count):
+            self.loop.step()
+            self.after_step()
+            self.done += 1
+        return (time.perf_counter() - begin) / count
+
+    def after_step(self) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class Paramsched(Variant):
+    def __init__(self, width: int, steps: int, recorders: list[Any], label: str) -> None:
+        super().__init__(width, steps)
+        self.label = label
+        self.recorders = recorders
+        self.sched = ps.ParamScheduler(self.loop.opt, SCHEDULES, total_steps=steps + 1, recorders=recorders)
+        self.after_step = self.sched.step
+
+    def close(self) -> None:
+        begin = time.perf_counter()
+        self.sched.close()
+        self.close_s = time.perf_counter() - begin
+        peaks = [getattr(r, "queue_peak", None) for r in self.recorders]
+        self.queue_peak = max((p for p in peaks if p is not None), default=None)
+
+
+class TorchScheduler(Variant):
+    """A torch LR scheduler, logging nothing: the baseline of the Lightning variant."""
+
+    label = "torch"
+
+    def __init__(self, width: int, steps: int) -> None:
+        super().__init__(width, steps)
+        self.torch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.loop.opt, T_max=steps)
+        self.after_step = self.torch_sched.step
+
+
+class LightningMonitor(Variant):
+    """A torch scheduler; every ``every`` steps the logger gets each group's lr, as
+    ``LearningRateMonitor`` sends it (``lr-AdamW``, ``lr-AdamW/pg1``, ...)."""
+
+    label = "lightning"
+
+    def __init__(self, width: int, steps: int, logger: Any, every: int = 50) -> None:
+        super().__init__(width, steps)
+        self.logger = logger
+        self.every = every
+        self.torch_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.loop.opt, T_max=steps)
+        self.names = ["lr-AdamW"] + [f"lr-AdamW/pg{i}" for i in range(1, len(self.loop.opt.param_groups))]
+
+    def after_step(self) -> None:
+        self.torch_sched.step()
+        if (self.done + 1) % self.every == 0:  # Lightning's should_update_logs
+            lrs = {name: group["lr"] for name, group in zip(self.names, self.loop.opt.param_groups, strict=True)}
+            self.logger.log_metrics(lrs, step=self.done)
+
+    def close(self) -> None:
+        begin = time.perf_counter()
+        self.logger.finalize("success")
+        self.close_s = time.perf_counter() - begin
+
+
+class Nothing(Variant):
+    """A ParamScheduler recording nowhere: the baseline of the paramsched variant."""
+
+    label = "nothing"
+
+    def __init__(self, width: int, steps: int) -> None:
+        super().__init__(width, steps)
+        self.sched = ps.ParamScheduler(self.loop.opt, SCHEDULES, total_steps=steps + 1)
+        self.after_step = self.sched.step
+
+
+# -- backends: (paramsched recorder, Lightning logger or None) -----------------------------------
+
+
+def backend_pair(name: str, work: Path, ctx: dict[str, Any]) -> tuple[Any, Callable[[], Any] | None]:
+    work.mkdir(parents=True, exist_ok=True)
+    if name == "csv":
+        from paramsched.recording import CsvRecorder
+
+        def csv_logger() -> Any:
+            from lightning.pytorch.loggers import CSVLogger
+
+            return CSVLogger(str(work / "lightning"))  # it saves every 100 steps itself
+
+        return CsvRecorder(work / "paramsched"), csv_logger
+    if name in ("mlflow-sqlite", "mlflow-server"):
+        from paramsched_mlflow import MlflowRecorder
+
+        if name == "mlflow-sqlite":
+            uri = f"sqlite:///{work / 'mlflow.db'}"
+        else:
+            if "server" not in ctx:
+                sys.path.insert(0, str(Path(__file__).parent))
+                from bench_recorders import Server
+
+                begin = time.perf_counter()
+                ctx["server"] = Server(work)
+                print(f"  (started mlflow server at {ctx['server'].uri} in {time.perf_counter() - begin:.1f} s)")
+            uri = ctx["server"].uri
+
+        def mlflow_logger() -> Any:
+            from lightning.pytorch.loggers import MLFlowLogger
+
+            return MLFlowLogger(experiment_name="lightning", tracking_uri=uri)
+
+        return MlflowRecorder(tracking_uri=uri, experiment="paramsched", spool_dir=work / "spool"), mlflow_logger
+    if name == "wandb-offline":
+        os.environ.setdefault("WANDB_SILENT", "true")
+        os.environ["WANDB_MODE"] = "offline"  # WandbLogger(offline=True) still asks for a key without it
+        from paramsched_wandb import WandbRecorder
+
+        def wandb_logger() -> Any:
+            from lightning.pytorch.loggers import WandbLogger
+
+            return WandbLogger(offline=True, save_dir=str(work / "lightning"), project="bench")
+
+        return WandbRecorder(project="bench", mode="offline", dir=work / "paramsched"), wandb_logger
+    if name == "tensorboard":
+        from paramsched_tensorboard import TensorBoardRecorder
+
+        def tb_logger() -> Any:
+            from lightning.pytorch.loggers import TensorBoardLogger
+
+            return TensorBoardLogger(str(work / "lightning"))
+
+        return TensorBoardRecorder(work / "paramsched"), tb_logger
+    raise ValueError(f"backends must name some of {', '.join(BACKENDS)}, got {name!r}")
+
+
+def row_bytes() -> int:
+    """About what one queued row of 12 series holds (the dict, its keys are shared, the floats)."""
+    row = {f"hp/{k}/{g}": 0.1 + i for i, (k, g) in enumerate((k, g) for k in SCHEDULES for g in GROUPS)}
+    return sys.getsizeof(row) + sum(sys.getsizeof(v) for v in row.values()) + 120  # + the item tuple
+
+
+def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: int, block: int) -> dict[str, Any]:
+    recorder, make_logger = backend_pair(name, work, ctx)
+    variants: list[Variant] = [Nothing(width, steps), Paramsched(width, steps, [recorder], "paramsched")]
+    note = ""
+    if make_logger is not None:
+        try:
+            variants += [TorchScheduler(width, steps), LightningMonitor(width, steps, make_logger())]
+        except ImportError as exc:
+            note = f"lightning logger unavailable ({exc})"
+    times: dict[str, list[float]] = {v.label: [] for v in variants}
+    rng = random.Random(0)
+    for variant in variants:  # warm-up: starts the recorders (their run opens on a worker)
+        variant.block(min(block, 20))
+    while any(v.done < steps for v in variants):
+        order = [v for v in variants if v.done < steps]
+        rng.shuffle(order)
+        for variant in order:  # one block of each, back to back: a round
+            times[variant.label].append(variant.block(min(block, steps - variant.done)))
+    for variant in variants:
+        variant.close()
+    result: dict[str, Any] = {"step_ms": statistics.median(times["nothing"]) * 1e3, "note": note}
+    for label, baseline in (("paramsched", "nothing"), ("lightning", "torch")):
+        if label not in times:
+            continue
+        variant = next(v for v in variants if v.label == label)
+        # Paired by round (same moment, same machine noise): the median of the ratios.
+        ratios = [t / b for t, b in zip(times[label], times[baseline], strict=False)]
+        result[label] = {"overhead": statistics.median(ratios) - 1, "close_s": variant.close_s,
+                         "queue_peak": variant.queue_peak}
+    return result
+
+
+def verdict(ok: bool) -> str:
+    return "OK" if ok else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: CSV only, a few hundred steps")
+    parser.add_argument("--steps", type=int, help="steps per variant (default 10000, quick 300)")
+    parser.add_argument("--block", type=int, default=100, help="steps per interleaved block (default 100)")
+    parser.add_argument("--backends", help=f"comma-separated, of {','.join(BACKENDS)} (default all; quick: csv)")
+    parser.add_argument("--step-ms", type=float, default=1.5, help="the training step to calibrate to (ms)")
+    args = parser.parse_args(argv)
+    steps = args.steps or (300 if args.quick else 10_000)
+    names = (args.backends or ("csv" if args.quick else ",".join(BACKENDS))).split(",")
+    torch.set_num_threads(1)
+    warnings.simplefilter("ignore")
+    width = calibrate(args.step_ms / 1e3)
+    print(f"tiny MLP (width {width}, 1 torch thread), {steps} steps per variant in blocks of {args.block}, "
+          f"interleaved; 12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'close s':>8} "
+          f"{'queue peak':>15}  targets")
+    work = Path(tempfile.mkdtemp(prefix="paramsched-overhead-"))
+    ctx: dict[str, Any] = {}
+    try:
+        for name in names:
+            try:
+                result = run_backend(name, work / name, ctx, width, steps, args.block)
+            except ImportError as exc:
+                print(f"{name:<14} skipped ({exc})")
+                continue
+            ours = result["paramsched"]
+            theirs = result.get("lightning")
+            peak = ours["queue_peak"]
+            peak_text = "-" if peak is None else f"{peak} ({peak * row_bytes() / 2**20:.2f} MB)"
+            checks = [f"overhead<=2% {verdict(ours['overhead'] <= TARGET_OVERHEAD)}",
+                      f"close<=2s {verdict(ours['close_s'] <= TARGET_CLOSE_S)}"]
+            if theirs is not None:
+                checks.append(f"<=lightning {verdict(ours['overhead'] <= max(theirs['overhead'], 0.0) + 0.005)}")
+            lightning = "-" if theirs is None else f"{theirs['overhead'] * 100:+.2f}%"
+            print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% {lightning:>10} "
+                  f"{ours['close_s']:>8.2f} {peak_text:>15}  {'; '.join(checks)}"
+                  + (f"  [{result['note']}]" if result["note"] else ""))
+    finally:
+        if "server" in ctx:
+            ctx["server"].stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print("('<=lightning' allows 0.5 percentage points of noise; overheads: median over rounds of paired ratios)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

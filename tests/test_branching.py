@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import subprocess
 import sys
 
@@ -131,6 +132,7 @@ def test_the_cli_previews_a_branch(parent, tmp_path):
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "branch at step 30 of" in out.stdout and "total_steps 45" in out.stdout
+    assert "np.float64" not in out.stdout and re.search(r"step 29: [0-9.e-]+  step 30: [0-9.e-]+  step 44: ", out.stdout)
     document = json.loads(spec.read_text())
     assert document["total_steps"] == 45 and document["parent"]["branch_step"] == 30
     bad = subprocess.run([*cmd[:5], "--at", "500", "--cooldown", "10"], capture_output=True, text=True, timeout=120)

@@ -285,11 +285,14 @@ def test_a_branch_is_a_nested_run_of_its_parent_with_lineage_tags(sqlite_uri, mh
     assert "mlflow.parentRunId" not in tags and tags["paramsched.parent"] == "runs/parent"
 
 
-def test_nothing_is_printed_on_the_training_path(sqlite_uri, mh, capfd):
-    """Issue 12.10: no "Downloading artifacts" progress bar, even when resuming (reading run.json)."""
+def test_nothing_is_printed_on_the_training_path(tmp_path, mh, capfd):
+    """Issue 12.10: no "Downloading artifacts" progress bar, even when resuming (reading run.json),
+    and no INFO lines from MLflow creating a new store's tables."""
+    sqlite_uri = f"sqlite:///{tmp_path / 'new.db'}"
     first = MlflowRecorder(tracking_uri=sqlite_uri)
     _run(first, mh, range(5))
-    capfd.readouterr()
+    out, err = capfd.readouterr()
+    assert "Creating initial MLflow database tables" not in err + out and err.strip() == "" and out.strip() == ""
     second = MlflowRecorder(first.run_id, tracking_uri=sqlite_uri)
     _run(second, mh, range(3, 8), resumed_from_step=3)
     out, err = capfd.readouterr()

@@ -71,6 +71,19 @@ def test_a_resumed_run_keeps_the_last_value_of_each_step(sqlite_uri, mh):
         assert [r["at_step"] for r in traj.metadata["resumes"]] == [20]
 
 
+def test_a_run_that_starts_at_its_resume_step_has_no_gap_note(sqlite_uri, mh):
+    # a branch's child loads its parent's checkpoint at step k and records from k on
+    rec = MlflowRecorder(tracking_uri=sqlite_uri)
+    rec.start(mh.make_metadata(total_steps=40, resumed_from_step=30))
+    for step in range(30, 40):
+        rec.record(step, mh.row_values(step))
+    rec.close()
+    for fast in (True, False):
+        traj = MlflowSource().load(f"mlflow://{rec.run_id}", tracking_uri=sqlite_uri, fast=fast)
+        assert list(traj.frame.index) == list(range(30, 40))
+        assert not [note for note in traj.notes if "missing" in note or "not at every update" in note], traj.notes
+
+
 def test_a_run_paramsched_did_not_write(sqlite_uri):
     client = MlflowClient(sqlite_uri)
     run = client.create_run("0")

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     for name in preview.series:
         values = preview.frame[name]
         at = lineage["branch_step"]
-        print(f"  {name}: step {at - 1}: {values[at - 1]!r}  step {at}: {values[at]!r}  step {last}: {values[last]!r}")
+        shown = "  ".join(f"step {k}: {float(values[k])!r}" for k in (at - 1, at, last) if k >= 0)
+        print(f"  {name}: {shown}")
     if args.out:
         document = {
             "parent": lineage,

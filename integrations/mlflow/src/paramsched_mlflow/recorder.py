@@ -49,8 +49,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
+import logging
 import os
 import posixpath
 import re
@@ -58,7 +60,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +232,10 @@ class MlflowRecorder(BackgroundRecorder):
                 self._resolved_uri = fluent_uri
 
     def _open(self, metadata: RunMetadata) -> None:
+        with _quiet_store_setup():
+            self._open_run(metadata)
+
+    def _open_run(self, metadata: RunMetadata) -> None:
         import mlflow
         from mlflow import MlflowClient
 
@@ -729,6 +735,22 @@ def _local_dir(artifact_uri: Any) -> str | None:
     if os.path.isabs(artifact_uri):
         return artifact_uri
     return None
+
+
+@contextlib.contextmanager
+def _quiet_store_setup() -> Iterator[None]:
+    """Keep MLflow's INFO lines about creating and migrating a new SQL store's tables
+    ("Creating initial MLflow database tables...") off the user's terminal: nothing is
+    printed on the training path unless asked (issue 12.10). Warnings still show."""
+    loggers = [logging.getLogger(name) for name in ("mlflow.store.db.utils", "alembic.runtime.migration")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(logger.getEffectiveLevel(), logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 # -- artifacts, without progress bars and with bounded retries ------------------------------

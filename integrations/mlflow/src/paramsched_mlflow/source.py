@@ -164,7 +164,7 @@ def _trajectory(reader: _Reader, label: str, keymap: Any) -> Trajectory:
     if foreign:  # its notes say which columns are metrics (and which, like HF's summary, are not)
         frame, more, _ = table_columns(table, source=label, keymap=keymap, with_metrics=True)
     else:
-        frame, more = table_columns(table, source=label, keymap=keymap)
+        frame, more = table_columns(table, source=label, keymap=keymap, metadata=metadata)
     notes.extend(more)
     events, event_notes = _events(reader.artifact_text(EVENTS_PATH), label)
     notes.extend(event_notes)

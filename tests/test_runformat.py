@@ -72,3 +72,10 @@ def test_a_write_is_atomic_and_leaves_no_temp_file(tmp_path):
     runformat.write_json_atomic(tmp_path / "run.json", {"a": 2})
     assert json.loads((tmp_path / "run.json").read_text()) == {"a": 2}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=16))
+def test_a_row_is_each_floats_repr_with_nan_as_an_empty_cell(values):
+    expected = ",".join("" if math.isnan(v) else repr(v) for v in values)
+    assert runformat.format_row(7, values) == f"7,{expected}\n"
+    assert runformat.format_row(7, [np.float64(v) for v in values]) == f"7,{expected}\n"

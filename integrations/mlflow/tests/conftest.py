@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from paramsched.runformat import FORMAT, utc_now
+from paramsched.testing import LoopbackProxy
 
 SERIES_12 = [f"hp/{key}/{group}" for key in ("lr", "weight_decay", "betas.0") for group in ("g0", "g1", "head", "emb")]
 # Values that break any path that is not exact: subnormals, the largest float,
@@ -132,69 +133,11 @@ class MlflowServer:
             return False
 
 
-class TcpProxy:
-    """127.0.0.1 port forwarder; stop() is a real outage (connections refused) without touching the server."""
-
-    def __init__(self, upstream_port: int) -> None:
-        import threading
-
-        self.upstream = upstream_port
-        self.listener = socket.socket()
-        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(64)
-        self.port = self.listener.getsockname()[1]
-        self.uri = f"http://127.0.0.1:{self.port}"
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._accept, daemon=True)
-        self.thread.start()
-
-    def _accept(self) -> None:
-        import threading
-
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(("127.0.0.1", self.upstream))
-            self.conns += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (src, dst):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        try:
-            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept(); the port stops listening
-        except OSError:
-            pass
-        self.listener.close()
-        self.thread.join(timeout=5)
-        for conn in self.conns:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-
 @pytest.fixture
 def proxy(server):
-    forwarder = TcpProxy(server.port)
-    yield forwarder
-    forwarder.stop()
+    """127.0.0.1 port forwarder; stop() is a real outage (connections refused) without touching the server."""
+    with LoopbackProxy(server.port) as forwarder:
+        yield forwarder
 
 
 @pytest.fixture(scope="session")

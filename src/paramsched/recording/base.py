@@ -15,6 +15,8 @@ import abc
 from collections.abc import Mapping
 from typing import Any
 
+from paramsched.checks import describe
+
 RunMetadata = dict[str, Any]
 """The JSON document describing a run (see ``paramsched.runformat``)."""
 
@@ -74,3 +76,17 @@ class Recorder(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def metadata_series(metadata: Any) -> tuple[str, ...]:
+    """The ``series`` a recorder's ``start(metadata)`` is given, checked: its columns, in order.
+
+    >>> metadata_series({"series": ["hp/lr/g0", "hp/lr/g1"]})
+    ('hp/lr/g0', 'hp/lr/g1')
+    """
+    if not isinstance(metadata, Mapping):
+        raise TypeError(f"metadata must be a dict, got metadata={describe(metadata)}")
+    series = metadata.get("series")
+    if not isinstance(series, (list, tuple)) or not all(isinstance(s, str) for s in series):
+        raise ValueError(f"metadata['series'] must be a list of series names, got {describe(series)}")
+    return tuple(series)

@@ -70,7 +70,7 @@ from paramsched.runformat import (
     write_json_atomic,
 )
 
-from .base import Recorder, RunMetadata
+from .base import Recorder, RunMetadata, metadata_series
 from .errors import RecorderError
 
 __all__ = ["CsvRecorder", "METADATA_FILE", "RunDirectoryInUseError", "VALUES_FILE"]
@@ -163,12 +163,7 @@ class CsvRecorder(Recorder):
         """Lock the run directory, create (or resume into) it and write the header and ``run.json``."""
         if self._started or self._closed:
             raise RuntimeError(f"csv recorder for {os.fspath(self.path)!r}: start() was already called")
-        if not isinstance(metadata, Mapping):
-            raise TypeError(f"metadata must be a dict, got metadata={describe(metadata)}")
-        series = metadata.get("series")
-        if not isinstance(series, (list, tuple)) or not all(isinstance(s, str) for s in series):
-            raise ValueError(f"metadata['series'] must be a list of series names, got {describe(series)}")
-        self._series = tuple(series)
+        self._series = metadata_series(metadata)
         header_line(self._series)  # every name must be a valid series name
         self._metadata = dict(metadata)
         try:

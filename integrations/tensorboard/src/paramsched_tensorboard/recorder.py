@@ -47,7 +47,7 @@ from typing import Any
 from paramsched.checks import check_choice, check_positive_int, check_real, describe
 from paramsched.events import check_event
 from paramsched.naming import in_series_order
-from paramsched.recording.base import Recorder, RunMetadata
+from paramsched.recording.base import Recorder, RunMetadata, metadata_series
 from paramsched.recording.errors import RecorderError
 from paramsched_tensorboard._records import (
     EVENT_TAG,
@@ -129,12 +129,7 @@ class TensorBoardRecorder(Recorder):
         """Create the directory and the event file; write the header and the run metadata."""
         if self._fd is not None or self._closed:
             raise RuntimeError(f"tensorboard recorder for {self._where()}: start() was already called")
-        if not isinstance(metadata, Mapping):
-            raise TypeError(f"metadata must be a dict, got metadata={describe(metadata)}")
-        series = metadata.get("series")
-        if not isinstance(series, (list, tuple)) or not all(isinstance(s, str) for s in series):
-            raise ValueError(f"metadata['series'] must be a list of series names, got {describe(series)}")
-        self._series = tuple(series)
+        self._series = metadata_series(metadata)
         self._metadata = dict(metadata)
         self._encoder = RowEncoder(self._series)
         folder = self.log_dir if self.log_dir is not None else _default_log_dir()

@@ -6,6 +6,8 @@ paramsched_wandb, TensorBoard via paramsched_tensorboard) it trains a tiny CPU M
 process so that machine noise hits them alike:
 
 - ``nothing``: the loop with a ParamScheduler that records nowhere;
+- ``nothing-b``: the same again, on its own model: what two identical variants differ by
+  in this harness (the ``A/A`` column), the noise floor of every other number;
 - ``paramsched``: the same loop recording 12 series (3 keys x 4 groups) to the backend,
   default configuration (its overhead is over ``nothing``);
 - ``torch``: the loop with a torch LR scheduler, logging nothing;
@@ -19,13 +21,15 @@ process so that machine noise hits them alike:
 
 The blocks run in rounds (one block of each variant, in a shuffled order); an overhead is
 the median over rounds of (block time with recording / block time of its baseline in the
-same round) - 1, so both sides of a ratio meet the same machine noise. Printed per backend:
+same round) - 1, so both sides of a ratio meet the same machine noise. One model instance can
+run 1-2 % faster than another (the A/A column shows it), so the whole measurement is repeated
+with fresh models, recorders and runs and the medians over repeats are printed. Per backend:
 the step time, the overhead of paramsched (over ``nothing``) and of Lightning (over
 ``torch``) in percent of the step, ``close()`` time, the
 peak queue (items and an estimate in MB), and the targets as OK / MISSED:
 overhead <= 2 % of the step, no worse than Lightning's, close() <= 2 s.
 
-    python benchmarks/bench_overhead.py                   # 10k steps per variant, every backend
+    python benchmarks/bench_overhead.py                   # 3 x 5000 steps per variant, every backend
     python benchmarks/bench_overhead.py --quick           # CI smoke run: CSV only, seconds
     python benchmarks/bench_overhead.py --backends csv,mlflow-sqlite --steps 4000
 """
@@ -122,6 +126,9 @@ class Variant:
     def after_step(self) -> None:
         raise NotImplementedError
 
+    def settle(self) -> None:
+        """After the warm-up: the run is open and what the warm-up recorded is delivered."""
+
     def close(self) -> None:
         pass
 
@@ -133,6 +140,9 @@ class Paramsched(Variant):
         self.recorders = recorders
         self.sched = ps.ParamScheduler(self.loop.opt, SCHEDULES, total_steps=steps + 1, recorders=recorders)
         self.after_step = self.sched.step
+
+    def settle(self) -> None:
+        self.sched.flush()  # a background recorder has opened its run (start-up is not per-step cost)
 
     def close(self) -> None:
         begin = time.perf_counter()
@@ -172,6 +182,9 @@ class LightningMonitor(Variant):
             lrs = {name: group["lr"] for name, group in zip(self.names, self.loop.opt.param_groups, strict=True)}
             self.logger.log_metrics(lrs, step=self.done)
 
+    def settle(self) -> None:
+        _ = self.logger.experiment  # Lightning opens the run (or file) at the first use
+
     def close(self) -> None:
         begin = time.perf_counter()
         self.logger.finalize("success")
@@ -183,8 +196,9 @@ class Nothing(Variant):
 
     label = "nothing"
 
-    def __init__(self, width: int, steps: int) -> None:
+    def __init__(self, width: int, steps: int, label: str = "nothing") -> None:
         super().__init__(width, steps)
+        self.label = label
         self.sched = ps.ParamScheduler(self.loop.opt, SCHEDULES, total_steps=steps + 1)
         self.after_step = self.sched.step
 
@@ -255,7 +269,8 @@ def row_bytes() -> int:
 
 def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: int, block: int) -> dict[str, Any]:
     recorder, make_logger = backend_pair(name, work, ctx)
-    variants: list[Variant] = [Nothing(width, steps), Paramsched(width, steps, [recorder], "paramsched")]
+    variants: list[Variant] = [Nothing(width, steps), Paramsched(width, steps, [recorder], "paramsched"),
+                               Nothing(width, steps, "nothing-b")]
     note = ""
     if make_logger is not None:
         try:
@@ -264,8 +279,9 @@ def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: i
             note = f"lightning logger unavailable ({exc})"
     times: dict[str, list[float]] = {v.label: [] for v in variants}
     rng = random.Random(0)
-    for variant in variants:  # warm-up: starts the recorders (their run opens on a worker)
+    for variant in variants:  # warm-up: starts the recorders and loggers, which open their runs
         variant.block(min(block, 20))
+        variant.settle()
     while any(v.done < steps for v in variants):
         order = [v for v in variants if v.done < steps]
         rng.shuffle(order)
@@ -274,6 +290,7 @@ def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: i
     for variant in variants:
         variant.close()
     result: dict[str, Any] = {"step_ms": statistics.median(times["nothing"]) * 1e3, "note": note}
+    result["noise"] = statistics.median(b / a for a, b in zip(times["nothing"], times["nothing-b"], strict=False)) - 1
     for label, baseline in (("paramsched", "nothing"), ("lightning", "torch")):
         if label not in times:
             continue
@@ -285,6 +302,20 @@ def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: i
     return result
 
 
+def median_result(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result of several repeats: median overheads and step time, the worst close() and queue peak."""
+    merged = dict(results[0])
+    merged["step_ms"] = statistics.median(r["step_ms"] for r in results)
+    merged["noise"] = statistics.median(r["noise"] for r in results)
+    for label in ("paramsched", "lightning"):
+        if label in merged:
+            peaks = [r[label]["queue_peak"] for r in results if r[label]["queue_peak"] is not None]
+            merged[label] = {"overhead": statistics.median(r[label]["overhead"] for r in results),
+                             "close_s": max(r[label]["close_s"] for r in results),
+                             "queue_peak": max(peaks, default=None)}
+    return merged
+
+
 def verdict(ok: bool) -> str:
     return "OK" if ok else "MISSED"
 
@@ -292,26 +323,31 @@ def verdict(ok: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke run: CSV only, a few hundred steps")
-    parser.add_argument("--steps", type=int, help="steps per variant (default 10000, quick 300)")
+    parser.add_argument("--steps", type=int, help="steps per variant and repeat (default 5000, quick 300)")
+    parser.add_argument("--repeat", type=int, help="fresh models, recorders and runs per backend; the medians "
+                        "are printed (default 3, quick 1): one model can be 1-2 %% faster than another")
     parser.add_argument("--block", type=int, default=100, help="steps per interleaved block (default 100)")
     parser.add_argument("--backends", help=f"comma-separated, of {','.join(BACKENDS)} (default all; quick: csv)")
     parser.add_argument("--step-ms", type=float, default=1.5, help="the training step to calibrate to (ms)")
     args = parser.parse_args(argv)
-    steps = args.steps or (300 if args.quick else 10_000)
+    steps = args.steps or (300 if args.quick else 5000)
+    repeat = args.repeat or (1 if args.quick else 3)
     names = (args.backends or ("csv" if args.quick else ",".join(BACKENDS))).split(",")
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
     width = calibrate(args.step_ms / 1e3)
     print(f"tiny MLP (width {width}, 1 torch thread), {steps} steps per variant in blocks of {args.block}, "
-          f"interleaved; 12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'close s':>8} "
+          f"interleaved, {repeat} repeat(s); 12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'A/A':>7} {'close s':>8} "
           f"{'queue peak':>15}  targets")
     work = Path(tempfile.mkdtemp(prefix="paramsched-overhead-"))
     ctx: dict[str, Any] = {}
     try:
         for name in names:
             try:
-                result = run_backend(name, work / name, ctx, width, steps, args.block)
+                result = median_result(
+                    [run_backend(name, work / f"{name}-{r}", ctx, width, steps, args.block) for r in range(repeat)]
+                )
             except ImportError as exc:
                 print(f"{name:<14} skipped ({exc})")
                 continue
@@ -325,13 +361,15 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(f"<=lightning {verdict(ours['overhead'] <= max(theirs['overhead'], 0.0) + 0.005)}")
             lightning = "-" if theirs is None else f"{theirs['overhead'] * 100:+.2f}%"
             print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% {lightning:>10} "
+                  f"{result['noise'] * 100:>+6.2f}% "
                   f"{ours['close_s']:>8.2f} {peak_text:>15}  {'; '.join(checks)}"
                   + (f"  [{result['note']}]" if result["note"] else ""))
     finally:
         if "server" in ctx:
             ctx["server"].stop()
         shutil.rmtree(work, ignore_errors=True)
-    print("('<=lightning' allows 0.5 percentage points of noise; overheads: median over rounds of paired ratios)")
+    print("('<=lightning' allows 0.5 percentage points of noise; overheads: median over rounds of paired ratios,\n"
+          " then over repeats; A/A: a second 'nothing' over the first, what the harness itself differs by)")
     return 0
 
 

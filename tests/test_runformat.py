@@ -74,6 +74,35 @@ def test_a_write_is_atomic_and_leaves_no_temp_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
 
 
+@st.composite
+def batches(draw):
+    """Rows of one width whose cells reuse float objects, across columns and down a column."""
+    width = draw(st.integers(1, 6))
+    pool = draw(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=8))
+    pool += [0.0, -0.0, float("nan")]  # equal or unequal to themselves, printed differently
+    count = draw(st.integers(1, 12))
+    shape = st.lists(st.integers(0, len(pool) - 1), min_size=width, max_size=width)
+    picks = draw(st.lists(shape, min_size=count, max_size=count))
+    if draw(st.booleans()):  # a column made of one object all along, or a copy of another column
+        column = draw(st.integers(0, width - 1))
+        for pick in picks:
+            pick[column] = picks[0][column] if draw(st.booleans()) else pick[0]
+    return [[step, *(pool[i] for i in pick)] for step, pick in enumerate(picks)]
+
+
+@given(batches())
+def test_many_rows_at_once_are_the_same_text_as_row_by_row(rows):
+    expected = "".join(runformat.format_row(row[0], row[1:]) for row in rows)
+    assert runformat.format_rows(rows) == expected
+
+
+def test_rows_that_share_float_objects_still_print_each_zero_with_its_sign():
+    zero, minus = 0.0, -0.0
+    rows = [[1, zero, minus, zero], [2, minus, minus, zero]]
+    assert runformat.format_rows(rows) == "1,0.0,-0.0,0.0\n2,-0.0,-0.0,0.0\n"
+    assert runformat.format_rows([]) == ""
+
+
 @given(st.lists(st.floats(allow_nan=True, allow_infinity=True), max_size=16))
 def test_a_row_is_each_floats_repr_with_nan_as_an_empty_cell(values):
     expected = ",".join("" if math.isnan(v) else repr(v) for v in values)

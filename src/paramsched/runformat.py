@@ -51,7 +51,9 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import itertools
 import json
+import operator
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -77,6 +79,7 @@ __all__ = [
     "check_metadata",
     "drop_partial_last_line",
     "format_row",
+    "format_rows",
     "header_line",
     "read_header",
     "read_metadata",
@@ -179,6 +182,48 @@ def format_row(step: int, values: Iterable[float]) -> str:
     if "n" in text:  # "nan" (an empty cell) or "inf" (kept): rare, the cell-by-cell way
         text = ",".join("" if v != v else repr(v) for v in floats)
     return f"{step},{text}\n"
+
+
+def format_rows(rows: Sequence[Sequence[Any]]) -> str:
+    """Many ``values.csv`` lines at once, each row given as ``[step, value, ...]``.
+
+    The text is exactly ``format_row`` of every row. It is made column by column,
+    with one C-level ``repr`` per column, and a column whose floats are the very
+    same objects as an earlier column's (every group that shares a schedule gets
+    the same float) or one object all along (a constant phase) is formatted once:
+    the shortest ``repr`` of a float is most of what recording costs. Identity,
+    never equality, decides: ``0.0 == -0.0`` but they print differently. Steps
+    must be ``int`` and values ``float`` (``format_row`` converts; this does not).
+
+    >>> format_rows([[3, 0.1, 0.1, 2e-05], [4, 0.2, 0.2, float("nan")]])
+    '3,0.1,0.1,2e-05\\n4,0.2,0.2,\\n'
+    """
+    if not rows or len(rows[0]) < 2:
+        return "".join(format_row(row[0], row[1:]) for row in rows)
+    columns = list(zip(*rows, strict=True))
+    texts: list[list[str]] = []
+    formatted: dict[int, list[tuple[tuple[Any, ...], list[str]]]] = {}  # by id of the first row's object
+    for column in columns:
+        candidates = formatted.setdefault(id(column[0]), [])
+        same = [cells for earlier, cells in candidates if all(map(operator.is_, column, earlier))]
+        if same:
+            texts.append(same[0])
+        else:
+            cells = _column_texts(column)
+            candidates.append((column, cells))
+            texts.append(cells)
+    return "\n".join(map(",".join, zip(*texts))) + "\n"
+
+
+def _column_texts(column: tuple[Any, ...]) -> list[str]:
+    if all(map(operator.is_, column, itertools.repeat(column[0]))):  # one object all along
+        text = repr(column[0])
+        return [("" if text == "nan" else text)] * len(column)
+    text = repr(column)[1:-1]
+    cells = text.split(", ")  # a float's repr never holds ", "
+    if "n" in text:  # "nan" is an empty cell ("inf" stays)
+        cells = ["" if cell == "nan" else cell for cell in cells]
+    return cells
 
 
 def read_header(path: str | os.PathLike[str]) -> str | None:

@@ -602,3 +602,21 @@ def test_the_chart_policy_widens_a_range_that_the_values_leave():
     assert ChartPolicy(every=1).bind(meta).wants(3, {"hp/lr/g0": 0.1})
     with pytest.raises(ValueError, match="chart_change must be a fraction >= 0, got chart_change=-1"):
         ChartPolicy(change=-1)
+
+
+def test_the_chart_policy_charts_a_series_where_it_moved_and_every_series_at_the_floor():
+    """Issue 15: between rows that chart every series, only the series that moved are charted."""
+    from paramsched.recording.background import ChartPolicy
+
+    meta = {"total_steps": 1000, "series": ["hp/lr/g0", "hp/momentum/g0"],
+            "schedules": {"lr": {"type": "Constant", "value": 0.1},
+                          "momentum": {"type": "Linear", "start": 0.0, "end": 1.0}}}
+    thin = ChartPolicy(every=100, change=0.05).bind(meta)
+    picks = {k: dict(thin.select(k, {"hp/lr/g0": 0.1, "hp/momentum/g0": k / 1000})) for k in range(1000)}
+    lr = [k for k, chosen in picks.items() if "hp/lr/g0" in chosen]
+    momentum = [k for k, chosen in picks.items() if "hp/momentum/g0" in chosen]
+    assert lr == list(range(0, 1000, 100))  # constant: the floor rows only
+    assert set(lr) < set(momentum) and len(momentum) == 20  # a point per 5 % of its range, and the floor rows
+    assert all(b - a == 50 for a, b in zip(momentum, momentum[1:], strict=False))
+    assert picks[100] == {"hp/lr/g0": 0.1, "hp/momentum/g0": 0.1}  # a floor row carries every series
+    assert picks[50] == {"hp/momentum/g0": 0.05} and picks[51] == {}  # the lr did not move

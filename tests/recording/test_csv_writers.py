@@ -21,10 +21,12 @@ from paramsched.recording.csv import RunDirectoryInUseError
 META = {"format": "paramsched.run/1", "series": ["hp/lr/g0"], "resumed_from_step": None}
 
 
-def _record(folder, base, steps, queue, overwrite=False):
+def _record(folder, base, steps, queue, overwrite=False, barrier=None):
     """A writer process: record ``steps`` rows of ``base + step``; report how it ended."""
     try:
         rec = CsvRecorder(folder, flush_every=1, overwrite=overwrite)
+        if barrier is not None:  # both writers start together: neither finishes before the other opens
+            barrier.wait(30)
         rec.start(META)
         for step in range(steps):
             rec.record(step, {"hp/lr/g0": base + step})
@@ -41,7 +43,10 @@ def test_two_processes_on_one_run_directory_never_mix(tmp_path, overwrite):
     for trial in range(10):
         folder = tmp_path / f"trial{trial}"
         queue = context.Queue()
-        writers = [context.Process(target=_record, args=(folder, base, 60, queue, overwrite)) for base in (1000.0, 2000.0)]
+        barrier = context.Barrier(2)
+        writers = [
+            context.Process(target=_record, args=(folder, base, 60, queue, overwrite, barrier)) for base in (1000.0, 2000.0)
+        ]
         for writer in writers:
             writer.start()
         for writer in writers:

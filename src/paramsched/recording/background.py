@@ -93,6 +93,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from ..checks import check_choice, check_positive_int, check_real, describe
@@ -358,15 +359,17 @@ def resend_spool(
 
 
 class ChartPolicy:
-    """Which rows a tracker's metric history (its charts) gets, when every value is kept exactly elsewhere.
+    """Which values a tracker's metric history (its charts) gets, when every value is kept exactly elsewhere.
 
-    A row is charted when it is the first, when its step is at a phase
-    boundary of a schedule (the first step of a phase and the step before
-    it), when ``every`` steps passed since the last charted row, or when a
-    value moved by more than ``change`` times its series' range since the
-    last charted row. ``every=1`` charts every row. The range of a series
+    Every series is charted at the first row, at a phase boundary of a
+    schedule (the first step of a phase and the step before it), and when
+    ``every`` steps passed since the last such row; in between, a series is
+    charted at the steps where it moved by more than ``change`` times its
+    range since its own last charted point (a tracker that stores each value,
+    as MLflow does, pays for every value it charts: the series that did not
+    move are left out). ``every=1`` charts every row. The range of a series
     is the larger of its schedule's (rebuilt from the run metadata, never
-    importing a function a log names) and that of the values seen so far. A charted row carries every series (one batch per row).
+    importing a function a log names) and that of the values seen so far.
 
     >>> policy = ChartPolicy(every=4, change=0.5)
     >>> meta = {"total_steps": 10, "series": ["hp/lr/g0"],
@@ -386,7 +389,7 @@ class ChartPolicy:
         """The policy as JSON, for the run metadata."""
         if self.every == 1:
             return {"every": 1, "note": "every step is charted"}
-        return {"every": self.every, "change": self.change, "phase_boundaries": True}
+        return {"every": self.every, "change": self.change, "phase_boundaries": True, "per_series": True}
 
     def bind(self, metadata: Mapping[str, Any]) -> ChartThinner:
         """A thinner for one run (phase boundaries and ranges from its metadata)."""
@@ -397,27 +400,36 @@ class ChartPolicy:
         return f"ChartPolicy(every={self.every}, change={self.change!r})"
 
 
+_NOTHING: Mapping[str, float] = MappingProxyType({})
+
+
 class ChartThinner:
-    """The state of a :class:`ChartPolicy` over one run: ``wants(step, values)`` per row, in order."""
+    """The state of a :class:`ChartPolicy` over one run: ``select(step, values)`` per row, in order."""
 
     def __init__(self, every: int, change: float, marks: frozenset[int], ranges: Mapping[str, float]) -> None:
         self.every = every
         self.change = change
         self.marks = marks
         self._tolerance = {name: change * span for name, span in ranges.items()}
-        self._seen: dict[str, list[float]] = {}  # [min, max] of series without a known range
-        self._last_step: int | None = None
-        self._last: Mapping[str, float] = {}
+        self._seen: dict[str, list[float]] = {}  # [min, max] of the values seen, by series
+        self._last_step: int | None = None  # the last row that charted every series
+        self._last: dict[str, float] = {}  # the last charted value, by series
 
     def wants(self, step: int, values: Mapping[str, float]) -> bool:
+        """Whether anything of this row is charted (see :meth:`select`)."""
+        return bool(self.select(step, values))
+
+    def select(self, step: int, values: Mapping[str, float]) -> Mapping[str, float]:
+        """The values of this row to chart: all of them, the series that moved, or none."""
         if self.every == 1:
-            return True
+            return values
         last = self._last_step
-        chart = last is None or step - last >= self.every or step < last or step in self.marks
+        whole = last is None or step - last >= self.every or step < last or step in self.marks
         tolerance = self._tolerance
         seen = self._seen
         change = self.change
         previous = self._last
+        moved: dict[str, float] | None = None
         for name, value in values.items():
             bounds = seen.get(name)  # [min, max] of the values seen (runs once per value: inlined)
             if bounds is None:
@@ -426,7 +438,7 @@ class ChartThinner:
                 bounds[0] = value
             elif value > bounds[1]:
                 bounds[1] = value
-            if not chart:
+            if not whole:
                 # A value outside its schedule's range (drift, an intervention) widens the range:
                 # the larger of the planned and the observed range sets the tolerance.
                 limit = change * (bounds[1] - bounds[0])
@@ -435,27 +447,24 @@ class ChartThinner:
                     limit = planned
                 ref = previous.get(name)
                 if ref is None or abs(value - ref) > limit:
-                    chart = True
-        if chart:
+                    if moved is None:
+                        moved = {}
+                    moved[name] = value
+        if whole:
             self._last_step = step
-            self._last = values
-        return chart
-
-    def _observed(self, name: str, value: float) -> float:
-        seen = self._seen.get(name)
-        if seen is None:
-            self._seen[name] = seen = [value, value]
-        elif value < seen[0]:
-            seen[0] = value
-        elif value > seen[1]:
-            seen[1] = value
-        return self.change * (seen[1] - seen[0])
+            previous.update(values)
+            return values
+        if moved is None:
+            return _NOTHING
+        previous.update(moved)
+        return moved
 
     def snapshot(self) -> tuple[Any, ...]:
-        return (self._last_step, self._last, {k: list(v) for k, v in self._seen.items()})
+        return (self._last_step, dict(self._last), {k: list(v) for k, v in self._seen.items()})
 
     def restore(self, state: tuple[Any, ...]) -> None:
-        self._last_step, self._last, self._seen = state[0], state[1], {k: list(v) for k, v in state[2].items()}
+        self._last_step, self._last = state[0], dict(state[1])
+        self._seen = {k: list(v) for k, v in state[2].items()}
 
 
 def _schedule_marks(metadata: Mapping[str, Any]) -> tuple[frozenset[int], dict[str, float]]:

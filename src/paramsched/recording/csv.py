@@ -45,8 +45,10 @@ from __future__ import annotations
 import atexit
 import errno
 import json
+import operator
 import os
 import socket
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -61,7 +63,7 @@ from paramsched.runformat import (
     VALUES_FILE,
     drop_partial_last_line,
     event_line,
-    format_row,
+    format_rows,
     fsync_directory,
     header_line,
     metric_lines,
@@ -135,7 +137,7 @@ class CsvRecorder(Recorder):
         self._metrics_fd: int | None = None
         self._lock_fd: int | None = None
         self._metadata: dict[str, Any] = {}
-        self._buffer: list[str] = []
+        self._buffer: list[list[Any]] = []  # [step, value, ...] rows, formatted when written
         self._event_buffer: list[str] = []
         self._metric_buffer: list[str] = []
         self._series: tuple[str, ...] = ()
@@ -251,7 +253,9 @@ class CsvRecorder(Recorder):
             )
         if tuple(values) != self._series:
             values = in_series_order(values, self._series)
-        self._buffer.append(format_row(step, values.values()))
+        row = [step if step.__class__ is int else operator.index(step)]
+        row += map(float, values.values())
+        self._buffer.append(row)
         if len(self._buffer) >= self._flush_at:
             self.flush()
 
@@ -319,7 +323,8 @@ class CsvRecorder(Recorder):
                 self._metrics_fd = self._append(self._metrics_fd, METRICS_FILE, self._metric_buffer, "step,name,value\n")
             if self._buffer:
                 assert self._fd is not None
-                _write_lines(self._fd, self._buffer)
+                _write_text(self._fd, format_rows(self._buffer))
+                self._buffer.clear()
         except OSError as exc:
             self._flush_at = max(2 * len(self._buffer), self.flush_every)  # back off: O(n) in all
             if not closing or self.on_error == "raise":
@@ -360,7 +365,7 @@ class CsvRecorder(Recorder):
             spool.parent.mkdir(parents=True, exist_ok=True)
             with open(spool, "w", encoding="utf-8") as handle:
                 handle.write(header_line(self._series) + "\n")
-                handle.write("".join(self._buffer))
+                handle.write(format_rows(self._buffer))
             if self._event_buffer:
                 events = spool.with_suffix(".events.jsonl")
                 events.write_text("".join(self._event_buffer), encoding="utf-8")
@@ -386,8 +391,8 @@ class CsvRecorder(Recorder):
         path = self.path / LOCK_FILE
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            holder = _read_holder(fd)
             if not _try_lock(fd):
+                holder = _read_holder(fd, wait_s=0.2)  # it writes its name just after it locks
                 who = f"process {holder.get('pid')} on {holder.get('host')}" if holder else "another process"
                 raise RunDirectoryInUseError(
                     "csv",
@@ -395,6 +400,7 @@ class CsvRecorder(Recorder):
                     f"{holder.get('since', '?')}); one run directory has one writer: use another "
                     "directory, or stop that run first",
                 )
+            holder = _read_holder(fd)  # a killed holder's name is still there
             if holder and holder.get("pid") != os.getpid():
                 warnings.warn(
                     f"paramsched: csv recorder: {os.fspath(self.path)!r} was last recorded by process "
@@ -442,13 +448,18 @@ def _try_lock(fd: int) -> bool:
     return True
 
 
-def _read_holder(fd: int) -> dict[str, Any]:
-    try:
-        data = os.pread(fd, 4096, 0)
-        holder = json.loads(data) if data.strip() else {}
-    except (OSError, ValueError):
-        return {}
-    return holder if isinstance(holder, dict) else {}
+def _read_holder(fd: int, wait_s: float = 0.0) -> dict[str, Any]:
+    """The lock file's ``{"pid", "host", "since"}``; waits up to ``wait_s`` for one being written."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            data = os.pread(fd, 4096, 0)
+            holder = json.loads(data) if data.strip() else {}
+        except (OSError, ValueError):
+            holder = {}
+        if (holder and isinstance(holder, dict)) or time.monotonic() >= deadline:
+            return holder if isinstance(holder, dict) else {}
+        time.sleep(0.01)
 
 
 def _read_document(path: Path, fallback: Mapping[str, Any]) -> dict[str, Any]:
@@ -462,7 +473,13 @@ def _read_document(path: Path, fallback: Mapping[str, Any]) -> dict[str, Any]:
 
 def _write_lines(fd: int, lines: list[str]) -> None:
     """Write ``lines`` with one ``os.write`` and clear them; a write cut short leaves no half line."""
-    data = "".join(lines).encode()
+    _write_text(fd, "".join(lines))
+    lines.clear()
+
+
+def _write_text(fd: int, text: str) -> None:
+    """Write whole lines with one ``os.write``; a write cut short leaves no half line."""
+    data = text.encode()
     before = os.fstat(fd).st_size
     try:
         _write_all(fd, data)
@@ -472,7 +489,6 @@ def _write_lines(fd: int, lines: list[str]) -> None:
         except OSError:
             pass
         raise
-    lines.clear()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -57,6 +57,7 @@ import contextlib
 import datetime
 import json
 import logging
+import math
 import os
 import posixpath
 import re
@@ -286,17 +287,14 @@ class MlflowRecorder(BackgroundRecorder):
                 row += map(float, values.values())
                 same.append(row)
             else:
-                if same:
-                    lines.extend(format_rows(same)[:-1].split("\n"))
-                    same = []
+                _extend_lines(lines, same)
                 self._add_row_other_series(step, values)
             charted = select(step, values)
             if charted:
                 charts.extend(
                     {"key": key, "value": value, "timestamp": stamp, "step": step} for key, value in charted.items()
                 )
-        if same:
-            lines.extend(format_rows(same)[:-1].split("\n"))
+        _extend_lines(lines, same)
         if rows:
             step, values = rows[-1]
             self._newest = None if len(charted) == len(values) else (step, values, charted, times_ms[-1])
@@ -597,8 +595,9 @@ class MlflowRecorder(BackgroundRecorder):
             if self._lines:
                 self._chunk_seq += 1
             self._start_chunk(self._header + new)
-        cells = ["" if name not in values else repr(float(values[name])) for name in self._header]
-        self._lines.append(f"{step},{','.join(cells)}")
+        row = [step]
+        row += (float(values[name]) if name in values else math.nan for name in self._header)  # missing: empty
+        _extend_lines(self._lines, [row])
 
     def _sync_chunk_now(self) -> None:
         assert self._artifacts is not None
@@ -685,6 +684,13 @@ def _event_tag(event: Mapping[str, Any]) -> str:
     series = f" {event['series']}" if event.get("series") else ""
     reason = f": {event['reason']}" if event.get("reason") else ""
     return _clip(f"step {event.get('step')} {event.get('kind')}{series}{change}{reason}")
+
+
+def _extend_lines(lines: list[str], rows: list[list[Any]]) -> None:
+    """Append ``rows`` (``[step, value, ...]``) as chunk lines, formatted together; empties ``rows``."""
+    if rows:
+        lines.extend(format_rows(rows)[:-1].split("\n"))
+        rows.clear()
 
 
 def _policy_tag(policy: ChartPolicy) -> str:

@@ -137,7 +137,8 @@ def test_a_run_still_being_written_is_waited_for(runs, tmp_path):
 
     def finish_writing() -> None:
         time.sleep(0.3)
-        part.write_bytes(data)
+        with open(part, "ab") as handle:  # wandb-core appends; rewriting the file could be read torn (0 bytes)
+            handle.write(data[len(data) // 2 :])
 
     writer = threading.Thread(target=finish_writing)
     writer.start()
@@ -172,13 +173,15 @@ def test_read_right_after_finish_gets_every_row(wandb_env, h):
 
 
 def _append_slowly(path, data, seconds):
-    """Grow ``path`` towards ``data`` a little at a time for ``seconds``."""
+    """Grow ``path`` towards ``data`` a little at a time for ``seconds``, appending as wandb-core does."""
     start = time.monotonic()
-    size = len(path.read_bytes())
-    while time.monotonic() - start < seconds and size < len(data) - 200:
-        size += 50
-        path.write_bytes(data[:size])
-        time.sleep(0.02)
+    size = path.stat().st_size
+    with open(path, "ab") as handle:
+        while time.monotonic() - start < seconds and size < len(data) - 200:
+            handle.write(data[size : size + 50])
+            handle.flush()
+            size += 50
+            time.sleep(0.02)
 
 
 def test_a_missing_offline_companion_is_named(runs, h, tmp_path):

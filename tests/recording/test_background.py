@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import statistics
@@ -14,6 +15,8 @@ import time
 import warnings
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from paramsched.recording import BackgroundRecorder, RecorderError, read_spool
 from paramsched.recording.background import read_spool_file
@@ -620,3 +623,53 @@ def test_the_chart_policy_charts_a_series_where_it_moved_and_every_series_at_the
     assert all(b - a == 50 for a, b in zip(momentum, momentum[1:], strict=False))
     assert picks[100] == {"hp/lr/g0": 0.1, "hp/momentum/g0": 0.1}  # a floor row carries every series
     assert picks[50] == {"hp/momentum/g0": 0.05} and picks[51] == {}  # the lr did not move
+
+
+_values = st.one_of(
+    st.sampled_from([0.0, -0.0, 0.1, 1.0, 1e-3]),
+    st.floats(min_value=-2.0, max_value=2.0, allow_nan=False),
+    st.floats(allow_nan=True, allow_infinity=True),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    every=st.integers(1, 12),
+    change=st.sampled_from([0.0, 0.05, 0.3]),
+    marks=st.frozensets(st.integers(0, 60), max_size=6),
+    planned=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(0.0, 1.0), max_size=3),
+    steps=st.lists(st.integers(0, 60), min_size=1, max_size=40),
+    data=st.data(),
+)
+def test_chart_selection_of_a_batch_is_that_of_its_rows_one_by_one(every, change, marks, planned, steps, data):
+    """Issue 15: the MLflow worker thins a batch in numpy; the chart must be what row by row gives,
+    across batch boundaries, steps going back (a resume), phase marks, inf and NaN."""
+    import numpy as np
+
+    from paramsched.recording.background import ChartThinner
+
+    finite = data.draw(st.booleans())
+    value = _values.filter(math.isfinite) if finite else _values
+    names = data.draw(st.sampled_from([["a"], ["a", "b"], ["a", "b", "c"]]))
+    later = data.draw(st.integers(0, len(steps)))  # from this row on, a series more (new in the run)
+    rows = [(step, {n: data.draw(value) for n in (names if i < later else [*names, "d"])})
+            for i, step in enumerate(steps)]
+    ranges = {n: span / change if change else span for n, span in planned.items()}
+    one_by_one = ChartThinner(every, change, marks, ranges)
+    expected = [dict(one_by_one.select(step, values)) for step, values in rows]
+    batched = ChartThinner(every, change, marks, ranges)
+    got: list[dict[str, float]] = [{} for _ in rows]
+    start = 0
+    while start < len(rows):
+        size = data.draw(st.integers(1, len(rows) - start))
+        keys = list(rows[start][1])
+        size = next((i for i in range(size) if list(rows[start + i][1]) != keys), size)
+        chunk = rows[start : start + size]
+        matrix = np.array([[values[k] for k in keys] for _, values in chunk], dtype=np.float64).reshape(len(chunk), len(keys))
+        for i, columns in batched.select_many([s for s, _ in chunk], matrix, keys):
+            got[start + i] = {keys[c]: chunk[i][1][keys[c]] for c in columns}
+        start += size
+    assert repr(got) == repr(expected)  # repr: NaN is not == itself
+    ours, theirs = batched.snapshot(), one_by_one.snapshot()
+    assert repr(ours[:2]) == repr(theirs[:2])  # the last step, and the last charted values exactly
+    assert ours[2] == theirs[2] or repr(ours[2]) == repr(theirs[2])  # ranges seen (a -0.0 bound may be 0.0)

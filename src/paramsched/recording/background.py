@@ -91,7 +91,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -458,6 +458,100 @@ class ChartThinner:
             return _NOTHING
         previous.update(moved)
         return moved
+
+    def select_many(self, steps: Sequence[int], matrix: Any, names: Sequence[str]) -> list[tuple[int, list[int]]]:
+        """:meth:`select` for a batch of rows that hold the same series, at once.
+
+        ``matrix`` is a float64 array, one row per step and one column per
+        name. Returns ``(row, columns)`` for each row that charts something,
+        in order: the same choices as :meth:`select` row by row, found with a
+        few array operations per charted point instead of a Python loop over
+        every value (what a worker thread sharing the GIL with training pays).
+
+        >>> import numpy as np
+        >>> thin = ChartPolicy(every=4, change=0.5).bind({})
+        >>> thin.select_many([0, 1, 2, 3, 4], np.array([[1.0, 5.0], [1.0, 5.0], [9.0, 5.0], [9.0, 5.0], [9.0, 5.0]]), ["a", "b"])
+        [(0, [0, 1]), (2, [0]), (4, [0, 1])]
+        """
+        import numpy as np
+
+        count = len(steps)
+        width = len(names)
+        everything = list(range(width))
+        if count == 0:
+            return []
+        if self.every == 1:
+            return [(i, everything) for i in range(count)]
+        if not np.isfinite(matrix).all():  # NaN and inf compare as select's Python floats do: the slow way
+            return [(i, [c for c, name in enumerate(names) if name in chosen])
+                    for i, chosen in ((i, self.select(steps[i], dict(zip(names, matrix[i].tolist())))) for i in range(count))
+                    if chosen]
+        low = np.minimum.accumulate(matrix, axis=0)
+        high = np.maximum.accumulate(matrix, axis=0)
+        seen = self._seen
+        for c, name in enumerate(names):
+            bounds = seen.get(name)
+            if bounds is not None:
+                np.minimum(low[:, c], bounds[0], out=low[:, c])
+                np.maximum(high[:, c], bounds[1], out=high[:, c])
+        with np.errstate(invalid="ignore", over="ignore"):  # 0 * inf is NaN, as in select's Python floats
+            limit = high - low
+            limit *= self.change
+            tolerance = self._tolerance
+            np.maximum(limit, [tolerance.get(name, -np.inf) for name in names], out=limit)
+        marks = self.marks
+        marked = {i for i, step in enumerate(steps) if step in marks} if marks else set()
+        previous = self._last
+        known = [name in previous for name in names]
+        ref = np.array([previous[name] if known[c] else 0.0 for c, name in enumerate(names)])
+        charted: dict[int, list[int]] = {}
+        last, pos = self._last_step, 0
+        every = self.every
+        while pos < count:
+            end = pos
+            if last is not None:  # the next row that charts every series
+                while end < count and 0 <= steps[end] - last < every and end not in marked:
+                    end += 1
+            if end > pos:
+                self._moves(matrix[pos:end], limit[pos:end], ref, known, pos, charted)
+            if end < count:
+                charted[end] = everything
+                ref[:] = matrix[end]
+                known = [True] * width
+                last = steps[end]
+            pos = end + 1
+        self._last_step = last
+        for name, value, is_known, lo, hi in zip(names, ref.tolist(), known, low[-1].tolist(), high[-1].tolist()):
+            if is_known:
+                previous[name] = value
+            seen[name] = [lo, hi]
+        return sorted((i, sorted(columns)) for i, columns in charted.items())
+
+    @staticmethod
+    def _moves(block: Any, limit: Any, ref: Any, known: list[bool], offset: int, charted: dict[int, list[int]]) -> None:
+        """Chart, series by series, each row of ``block`` that moved past ``limit`` from the last
+        charted value (``ref``, updated); a series never charted is charted at the block's first row."""
+        import numpy as np
+
+        for c, is_known in enumerate(known):
+            if not is_known:
+                charted.setdefault(offset, []).append(c)
+                ref[c] = block[0, c]
+                known[c] = True
+        moved = np.abs(block - ref) > limit
+        if not moved.any():  # the common case: nothing moved far enough
+            return
+        for c in np.flatnonzero(moved.any(axis=0)).tolist():  # each series that moved, on its own
+            column, bound = block[:, c], limit[:, c]
+            i = int(moved[:, c].argmax())
+            while True:
+                charted.setdefault(offset + i, []).append(c)
+                value = column[i]
+                rest = np.flatnonzero(np.abs(column[i + 1 :] - value) > bound[i + 1 :])
+                if not len(rest):
+                    ref[c] = value
+                    break
+                i += 1 + int(rest[0])
 
     def snapshot(self) -> tuple[Any, ...]:
         return (self._last_step, dict(self._last), {k: list(v) for k, v in self._seen.items()})

@@ -69,6 +69,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from paramsched.checks import check_positive_int, check_real, describe
 from paramsched.naming import STEP_SERIES
 from paramsched.recording import BackgroundRecorder
@@ -136,8 +138,12 @@ class MlflowRecorder(BackgroundRecorder):
     buffers = True
     stores_events = True
     stores_metrics = True
-    #: Seconds between two ``log_batch`` calls of charted points.
-    chart_interval = 3.0
+    #: Seconds between two ``log_batch`` calls of charted points. A call costs the worker
+    #: 12-25 ms of CPU against a sqlite store before the first metric (under the GIL, so the
+    #: training loop feels it): every 10 s that is 0.1-0.25 % of the loop, every 3 s up to 0.8 %.
+    chart_interval = 10.0
+    #: Rows gathered before they are thinned and formatted together (``_sync`` takes them sooner).
+    process_rows = 1000
 
     def __init__(
         self,
@@ -214,6 +220,8 @@ class MlflowRecorder(BackgroundRecorder):
         self._last_upload = 0.0
         self._charts: list[dict[str, Any]] = []
         self._newest: Any = None  # the last row handed over, when the policy did not chart it
+        self._pending_rows: list[tuple[int, dict[str, float]]] = []  # handed over, not yet processed
+        self._pending_times: list[int] = []
         self._last_chart = 0.0
         self._events: list[dict[str, Any]] = []
         self._events_synced = 0
@@ -275,30 +283,55 @@ class MlflowRecorder(BackgroundRecorder):
         self._note_target()
 
     def _send_timed(self, rows: list[tuple[int, dict[str, float]]], times_ms: list[int]) -> None:
-        select = self._thinner.select
-        lines = self._lines
-        header_key = self._header_key
+        # Kept as handed over (the items stay retained until _sync): thinned and formatted a
+        # thousand rows at a time, where the fixed cost of each array operation is paid once.
+        self._pending_rows += rows
+        self._pending_times += times_ms
+        if len(self._pending_rows) >= self.process_rows:
+            self._process_pending()
+        self._send_charts_if_due()
+
+    def _process_pending(self) -> None:
+        """Turn the rows handed over since the last call into chunk lines and chart points."""
+        rows, times_ms = self._pending_rows, self._pending_times
+        if not rows:
+            return
+        self._pending_rows, self._pending_times = [], []
         charts = self._charts
-        charted: Mapping[str, float] = {}
-        same: list[list[Any]] = []  # rows in the chunk's columns: formatted together (format_rows)
-        for (step, values), stamp in zip(rows, times_ms, strict=True):
-            if tuple(values) == header_key:
-                row = [step]
-                row += map(float, values.values())
-                same.append(row)
-            else:
-                _extend_lines(lines, same)
+        last_charted: Mapping[str, float] = {}
+        start, count = 0, len(rows)
+        while start < count:
+            step, values = rows[start]
+            if tuple(values) != self._header_key:
                 self._add_row_other_series(step, values)
-            charted = select(step, values)
-            if charted:
-                charts.extend(
-                    {"key": key, "value": value, "timestamp": stamp, "step": step} for key, value in charted.items()
-                )
-        _extend_lines(lines, same)
+                last_charted = self._thinner.select(step, values)
+                charts.extend({"key": key, "value": value, "timestamp": times_ms[start], "step": step}
+                              for key, value in last_charted.items())
+                start += 1
+                continue
+            # A run of rows in the chunk's columns: formatted together, thinned together.
+            header_key = self._header_key
+            end = start
+            same: list[list[Any]] = []
+            while end < count and tuple(rows[end][1]) == header_key:
+                row = [rows[end][0]]
+                row += map(float, rows[end][1].values())
+                same.append(row)
+                end += 1
+            matrix = np.array(same, dtype=np.float64)[:, 1:]
+            steps = [row[0] for row in same]
+            _extend_lines(self._lines, same)
+            last_charted = {}
+            for i, columns in self._thinner.select_many(steps, matrix, header_key):
+                step, values = rows[start + i]
+                picked = {header_key[c]: values[header_key[c]] for c in columns}
+                charts.extend({"key": key, "value": value, "timestamp": times_ms[start + i], "step": step}
+                              for key, value in picked.items())
+                last_charted = picked if start + i == end - 1 else {}
+            start = end
         if rows:
             step, values = rows[-1]
-            self._newest = None if len(charted) == len(values) else (step, values, charted, times_ms[-1])
-        self._send_charts_if_due()
+            self._newest = None if len(last_charted) == len(values) else (step, values, last_charted, times_ms[-1])
 
     def _send_metrics(self, rows: list[tuple[int, dict[str, float]]], times_ms: list[int]) -> None:
         self._charts.extend(
@@ -325,13 +358,14 @@ class MlflowRecorder(BackgroundRecorder):
         super().record_metrics(step, metrics)
 
     def _sync_due(self) -> bool:
-        pending = len(self._lines) - self._uploaded
+        pending = len(self._lines) - self._uploaded + len(self._pending_rows)
         if pending >= self.chunk_rows or len(self._events) > self._events_synced:
             return True
         return (pending > 0 or bool(self._charts)) and time.monotonic() - self._last_upload >= self.upload_every
 
     def _sync(self) -> None:
         assert self._artifacts is not None and self._backend is not None and self.run_id is not None
+        self._process_pending()
         if self._newest is not None:  # the chart reaches the newest row at every upload, and at the end
             step, values, charted, stamp = self._newest
             self._charts.extend(
@@ -359,6 +393,7 @@ class MlflowRecorder(BackgroundRecorder):
         self._thinner_saved = self._thinner.snapshot()
 
     def _discard(self) -> None:
+        self._pending_rows, self._pending_times = [], []
         del self._lines[self._uploaded :]
         del self._events[self._events_synced :]
         self._charts.clear()
@@ -606,6 +641,8 @@ class MlflowRecorder(BackgroundRecorder):
         self._uploaded = len(self._lines)
 
     def _send_charts_if_due(self) -> None:
+        if (self._charts or self._pending_rows) and time.monotonic() - self._last_chart >= self.chart_interval:
+            self._process_pending()
         if len(self._charts) >= MAX_METRICS_PER_CALL or (
             self._charts and time.monotonic() - self._last_chart >= self.chart_interval
         ):

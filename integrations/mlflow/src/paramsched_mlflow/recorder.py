@@ -641,11 +641,10 @@ class MlflowRecorder(BackgroundRecorder):
         self._uploaded = len(self._lines)
 
     def _send_charts_if_due(self) -> None:
-        if (self._charts or self._pending_rows) and time.monotonic() - self._last_chart >= self.chart_interval:
+        due = time.monotonic() - self._last_chart >= self.chart_interval
+        if due:
             self._process_pending()
-        if len(self._charts) >= MAX_METRICS_PER_CALL or (
-            self._charts and time.monotonic() - self._last_chart >= self.chart_interval
-        ):
+        if len(self._charts) >= MAX_METRICS_PER_CALL or (self._charts and due):
             self._send_charts()
 
     def _send_charts(self) -> None:

@@ -442,6 +442,34 @@ def test_a_full_queue_moves_to_the_spool_without_blocking_and_loses_nothing(stal
     assert not rec.spool_path.exists()
 
 
+def test_a_delivered_spool_is_deleted_without_an_fsync_the_training_thread_would_wait_for(
+        stalling_sink, rh, tmp_path, monkeypatch):
+    """The worker deletes a spool it delivered while holding the lock that the training thread's
+    next overflow takes: an fsync there (most of a second on a busy disk) would stall ``step()``."""
+    from paramsched.recording import background
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(background.os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")),
+                                                            real_fsync(fd))[1])
+    rec = rh.TcpRecorder(stalling_sink.port, spool_dir=tmp_path, max_queue=20, max_batch=120)
+    rec.start(rh.make_metadata(rh.SERIES_12))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for step in range(100):
+            rec.record(step, rh.row_values(step))
+        spool = rec.spool_path
+        assert rec.overflowed and spool.exists()
+        stalling_sink.release()
+        deadline = time.monotonic() + 10
+        while spool.exists() and time.monotonic() < deadline:  # the worker sends it, then deletes it
+            time.sleep(0.01)
+    assert not spool.exists()
+    assert os.fspath(spool) not in synced
+    rec.close()
+    assert sink_rows(stalling_sink) == [(step, rh.row_values(step)) for step in range(100)]
+
+
 def sink_rows(sink):
     return [(step, values) for step, values in sink.received()]
 

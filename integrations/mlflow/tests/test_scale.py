@@ -52,21 +52,22 @@ class _GcClock:
 def _train(recorder, steps):
     """A real scheduler over 4 groups x 3 keys (12 series), as fast as it goes (no model work).
 
-    Returns the scheduler and the slowest ``step()`` less the garbage collection inside it: a
-    full collection of a process that imported torch and mlflow takes about 0.3 s here (0.9 s
-    under load) whatever triggers it, once or twice in 100k steps, with or without a recorder.
+    Returns the scheduler and the cost of every ``step()`` less the garbage collection inside
+    it: a full collection of a process that imported torch and mlflow takes about 0.3 s here
+    (0.9 s under load) whatever triggers it, once or twice in 100k steps, with or without a
+    recorder.
     """
     params = [torch.nn.Parameter(torch.zeros(1)) for _ in GROUPS]
     opt = torch.optim.AdamW([{"params": [p], "name": name} for p, name in zip(params, GROUPS, strict=True)
                              if name in ("head", "emb")] + [{"params": [params[0]]}, {"params": [params[1]]}])
     sched = ps.ParamScheduler(opt, SCHEDULES, total_steps=steps, recorders=[recorder])
-    slowest = 0.0
+    costs = []
     with _GcClock() as collecting:
         for _ in range(steps):
             begin, collected = time.perf_counter(), collecting.total
             sched.step()
-            slowest = max(slowest, time.perf_counter() - begin - (collecting.total - collected))
-    return sched, slowest
+            costs.append(time.perf_counter() - begin - (collecting.total - collected))
+    return sched, costs
 
 
 def _assert_exact(url, steps, labels):
@@ -91,7 +92,7 @@ def test_100k_steps_to_the_server_stay_under_the_queue_cap_and_lose_nothing(serv
     before = _rss_mb()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sched, slowest = _train(rec, steps)
+        sched, costs = _train(rec, steps)
         begin = time.perf_counter()
         sched.close()
         closing = time.perf_counter() - begin
@@ -99,7 +100,12 @@ def test_100k_steps_to_the_server_stay_under_the_queue_cap_and_lose_nothing(serv
     assert rec.queue_peak <= cap
     # Holding the 100k rows as Python dicts would take ~100 MB; the queue and the current chunk hold far less.
     assert grown < 60, f"peak RSS grew by {grown:.0f} MB"
-    assert slowest < 0.5, f"the slowest step() took {slowest:.3f} s (a spool append, never a wait on the server)"
+    # A step that waited on the server would do so at every overflow (about 200 times here, each
+    # 0.1 s or more: 500 rows of 12 series); the machine itself stalls a process a few times per
+    # 100k steps (0.2-0.3 s with the worker idle and the training thread in plain Python, seen
+    # with faulthandler on a loaded 2-core machine; 0.8 s once in CI).
+    stalls = sorted(round(cost, 3) for cost in costs if cost > 0.1)
+    assert len(stalls) <= 5 and max(costs) < 2.0, f"steps over 0.1 s: {stalls} (never a wait on the server)"
     assert not [w for w in caught if "could not be sent" in str(w.message)], [str(w.message) for w in caught]
     labels = [g["label"] for g in sched.run_metadata()["groups"]]
     _assert_exact(f"mlflow://{rec.run_id}?tracking_uri={server.uri}", steps, labels)

@@ -1278,7 +1278,9 @@ class BackgroundRecorder(Recorder):
         with self._spool_lock:
             self._spool_delivered += count
             if self._spool_delivered >= self._spooled and not self._parked and self._spool_path is not None:
-                self._close_spool_handle()
+                # Everything in it was delivered and it is deleted next: no fsync, which can take
+                # most of a second on a busy disk while the training thread waits for this lock.
+                self._close_spool_handle(durable=False)
                 try:
                     os.remove(self._spool_path)
                 except OSError:
@@ -1384,11 +1386,12 @@ class BackgroundRecorder(Recorder):
                     log.warning("%s recorder: cannot write the spool (%s); keeping values in memory", self.name, exc)
                 self._memory.extend(item for item in items if len(item) == 5)
 
-    def _close_spool_handle(self) -> None:
+    def _close_spool_handle(self, *, durable: bool = True) -> None:
         if self._spool_handle is not None:
             try:
                 self._spool_handle.flush()
-                os.fsync(self._spool_handle.fileno())
+                if durable:
+                    os.fsync(self._spool_handle.fileno())
                 self._spool_handle.close()
             except OSError:
                 pass

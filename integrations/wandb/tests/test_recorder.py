@@ -136,9 +136,11 @@ def test_json_and_typed_history_encoding_and_rank_in_the_run_name(wandb_env, h):
 
 
 def test_own_mode_backend_failure_warns_spools_and_keeps_every_value(wandb_env, h, tmp_path):
-    rec = WandbRecorder(project="ps-test", spool_dir=tmp_path / "spool", retry_interval=0.05, close_timeout=0.3)
+    rec = WandbRecorder(project="ps-test", spool_dir=tmp_path / "spool", retry_interval=0.05)
     expected = _record(rec, h, range(5))
-    rec.flush()
+    rec.flush()  # the default patience: wandb.init on a busy machine can take longer than 0.3 s
+    assert rec.run is not None and rec.spool_path is None
+    rec.close_timeout = 0.3  # from here on, the backend is gone: do not wait long for it
     rec.run.finish()  # the backend goes away under the recorder
     with pytest.warns(RuntimeWarning, match=r"could not reach its backend \(UsageError: Run .* is finished"):
         for k in range(5, 8):

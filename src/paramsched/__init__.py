@@ -11,18 +11,11 @@
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from paramsched._registry import BackendNotInstalledError
 from paramsched._version import __version__
 from paramsched.branching import Branch, branch
-from paramsched.scheduler import (
-    DriftError,
-    DriftWarning,
-    ParamScheduler,
-    ScheduleEndedError,
-    ScheduleWarning,
-)
 from paramsched.schedules import (
     Clip,
     Constant,
@@ -57,7 +50,27 @@ from paramsched.schedules import (
     schedule_from_spec,
 )
 from paramsched.simulate import simulate
-from paramsched.torch_adapter import ParamSchedulerLR
+
+if TYPE_CHECKING:
+    from paramsched.scheduler import (
+        DriftError,
+        DriftWarning,
+        ParamScheduler,
+        ScheduleEndedError,
+        ScheduleWarning,
+    )
+    from paramsched.torch_adapter import ParamSchedulerLR
+
+# The runtime imports torch (about 1.7 s): it loads on first use, so that the
+# `paramsched` command reads, compares and exports runs without torch.
+_RUNTIME = {
+    "DriftError": "paramsched.scheduler",
+    "DriftWarning": "paramsched.scheduler",
+    "ParamScheduler": "paramsched.scheduler",
+    "ScheduleEndedError": "paramsched.scheduler",
+    "ScheduleWarning": "paramsched.scheduler",
+    "ParamSchedulerLR": "paramsched.torch_adapter",
+}
 
 _SUBPACKAGES = ("replay", "dashboard", "recording", "policies", "control")
 
@@ -112,4 +125,8 @@ def __getattr__(name: str) -> Any:
     # Subpackages load on first use: `import paramsched` stays light.
     if name in _SUBPACKAGES:
         return importlib.import_module(f"paramsched.{name}")
+    if name in _RUNTIME:
+        value = getattr(importlib.import_module(_RUNTIME[name]), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
     raise AttributeError(f"module 'paramsched' has no attribute {name!r}")

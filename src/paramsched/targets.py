@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import torch
 
 from paramsched.checks import describe
 from paramsched.naming import check_key_name, group_label
@@ -97,7 +96,8 @@ def check_target_in_group(target: Target, group: Mapping[str, Any], index: int, 
 def _check_numeric(key: str, value: Any, index: int, label: str) -> None:
     """Only real numbers (or 0-d floating tensors) are hyperparameters: scheduling a flag such
     as ``maximize`` or ``foreach`` (or a ``name``) would change what the optimizer does."""
-    if isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded: reading runs does not need it
+    if torch is not None and isinstance(value, torch.Tensor):
         if value.ndim == 0 and value.is_floating_point():
             return
         what = f"a {tuple(value.shape)} {value.dtype} tensor"

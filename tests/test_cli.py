@@ -323,10 +323,14 @@ def test_reading_comparing_and_exporting_runs_needs_no_torch(tmp_path: Path) -> 
     record({"lr": ps.Cosine(0.1, 0.0)}, [f"csv:{tmp_path / 'run'}"])
     spec = json.dumps({"lr": {"type": "Cosine", "start": 0.1, "end": 0.0}})
     without_torch = "import sys; sys.modules['torch'] = None\nfrom paramsched.cli import main\nsys.exit(main(sys.argv[1:]))"
+    outputs = {}
     for args in (["diff", "run", "run"], ["export", "run", "-o", "copy"], ["compare", "run", "copy", "--out", "c.html"],
                  ["preview", spec, "--steps", "10"], ["--help"]):
         result = subprocess.run([sys.executable, "-c", without_torch, *args], cwd=tmp_path, env=child_env(),
                                 capture_output=True, text=True, timeout=240)
         assert result.returncode == 0, (args, result.stderr[-2000:])
+        outputs[args[0]] = result.stdout
+    assert outputs["diff"].splitlines()[-1] == "all 2 series are identical"  # lr of the groups body and head
+    assert outputs["preview"] == cli("preview", spec, "--steps", "10", cwd=tmp_path).stdout  # the same as with torch
     assert ps.replay.load(tmp_path / "copy").frame.equals(ps.replay.load(tmp_path / "run").frame)
     assert (tmp_path / "c.html").stat().st_size > 0

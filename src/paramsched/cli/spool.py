@@ -9,7 +9,8 @@ A network recorder that cannot reach its tracker keeps the values in a spool
 file (default folder: ``<tmp>/paramsched-spool``) and names it in its warning.
 ``send`` delivers a spool to the run it belongs to (or to ``--to``, e.g.
 ``mlflow://RUN_ID?tracking_uri=http://host:5000``, or ``mlflow://?tracking_uri=...``
-for a new run), then marks it delivered; ``ps.replay.load(FILE)`` reads one.
+for a new run; ``wandb://ENTITY/PROJECT/RUN_ID``, or ``wandb://PROJECT?mode=offline&dir=PATH``
+for a new W&B run), then marks it delivered; ``ps.replay.load(FILE)`` reads one.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     show.set_defaults(func=run_list)
     send = verbs.add_parser("send", help="deliver spools to their tracker (a delivered one sends nothing)")
     send.add_argument("files", nargs="+", metavar="FILE")
-    send.add_argument("--to", help="a destination URL instead of the spool's own run, e.g. mlflow://RUN_ID?tracking_uri=URI")
+    send.add_argument("--to", help="a destination URL instead of the spool's own run, e.g. "
+                      "mlflow://RUN_ID?tracking_uri=URI or wandb://ENTITY/PROJECT/RUN_ID")
     send.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the tracker (default 300)")
     send.add_argument("--force", action="store_true", help="send even while the process that wrote it still runs")
     send.set_defaults(func=run_send)

@@ -345,10 +345,18 @@ def resend_spool(
     with tempfile.TemporaryDirectory(prefix="paramsched-resend-") as scratch:
         recorder = build(spool.target if to is None else {}, to, spool_dir=scratch, close_timeout=close_timeout)
         recorder._resending = True
+        recorder._resend_start = min((step for _, _, step, _, _ in spool.items), default=None)
         recorder.start(spool.metadata)
         for kind, _, step, payload, stamp in spool.items:
             recorder._put(kind, step, payload, stamp)
-        recorder.close()  # on_error="raise": a failure raises here and nothing is marked
+        try:
+            recorder.close()  # on_error="raise": a failure raises here and nothing is marked
+        except RecorderError as exc:
+            # What close() says names the scratch spool, deleted with this folder: say why instead.
+            cause = exc.__cause__
+            if cause is None:
+                raise
+            raise RecorderError(recorder.name, f"the backend failed ({_explain(cause)})") from cause
         destination = recorder.destination()
     summary = {"to": destination, "at": utc_now(), **spool.counts()}
     mark_delivered(path, summary)
@@ -703,6 +711,7 @@ class BackgroundRecorder(Recorder):
         self._spool_backlog: list[_Item] = []  # read from the spool, not yet delivered
         self._memory: list[_Item] = []  # last resort when the spool cannot be written
         self._resending = False  # fed by resend_spool (a subclass may store things differently)
+        self._resend_start: int | None = None  # the first step a re-sent spool holds
         self._close_error: BaseException | None = None  # _close_backend on the worker failed
         self._reported = False  # close() has given its verdict
         self._inflight_items: list[_Item] = []

@@ -90,6 +90,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import threading
 import time
@@ -360,7 +361,12 @@ class WandbRecorder(BackgroundRecorder):
         run = self.run
         if self.files is None:
             folder = Path(run.dir) / FOLDER
-            self.files = RunFiles(folder, metadata, earlier=_earlier_folder(folder, run.id, metadata))
+            delivery = self._resend_start if self._resending else None
+            if delivery is not None:  # a spool sent later: after what the run's files hold already
+                earlier = _newest_other_folder(folder, run.id)
+                self.files = RunFiles(folder, metadata, earlier=earlier, continue_at=delivery)
+            else:
+                self.files = RunFiles(folder, metadata, earlier=_earlier_folder(folder, run.id, metadata))
             self._save_file(self.files.folder / PACKED_FILE)
             self._save_file(self.files.folder / METADATA_FILE)
         run.config.update(
@@ -368,6 +374,7 @@ class WandbRecorder(BackgroundRecorder):
                          "csv_file": f"{FOLDER}/{VALUES_FILE}"}},
             allow_val_change=True,
         )
+        self._note_target()
 
     def _open_run(self, metadata: RunMetadata) -> None:
         import wandb
@@ -613,6 +620,64 @@ class WandbRecorder(BackgroundRecorder):
 
     # -- helpers ------------------------------------------------------------------------
 
+    # -- spool ------------------------------------------------------------------------------
+
+    def _spool_target(self) -> dict[str, Any]:
+        run = self.run
+        if run is None:  # never opened: the run this recorder would have created
+            return {"step_mode": self.step_mode, "run_id": self.init_kwargs.get("id"), "project": self.project,
+                    "entity": self.entity, "name": self.run_name, "dir": self.dir, "mode": self.mode,
+                    "group": self.init_kwargs.get("group"), "job_type": self.init_kwargs.get("job_type")}
+        return {
+            "step_mode": self.step_mode,
+            "run_id": run.id,
+            "project": getattr(run, "project", None) or self.project,
+            "entity": getattr(run, "entity", None) or self.entity,
+            "name": getattr(run, "name", None) or self.run_name,
+            "dir": _setting(run, "root_dir") or self.dir,
+            "mode": _inherited_mode(run) or "online",
+            "group": getattr(run, "group", None) or None,
+            "job_type": getattr(run, "job_type", None) or None,
+        }
+
+    @classmethod
+    def spool_destination(cls, target: Mapping[str, Any]) -> str | None:
+        project = f"project {target['project']!r}" if target.get("project") else "the default project"
+        mode = target.get("mode") or "the default mode"
+        where = f", under {target['dir']}" if target.get("dir") and mode == "offline" else ""
+        if target.get("run_id"):
+            return f"the W&B run {target['run_id']} ({project}, {mode}{where})"
+        return f"a new W&B run ({project}, {mode}{where}; it was never opened)"
+
+    @classmethod
+    def from_spool_target(
+        cls, target: Mapping[str, Any], to: str | None, *, spool_dir: str | os.PathLike[str], close_timeout: float
+    ) -> WandbRecorder:
+        """The recorder ``paramsched spool send`` uses: into the run the spool names (resumed
+        with ``resume="allow"``, or created when it was never opened), or into ``to``:
+        ``wandb://[ENTITY/]PROJECT[/RUN_ID][?mode=offline&dir=PATH&name=NAME]`` (``-`` for the
+        default entity). The values files continue what the run's local directory holds."""
+        options = _parse_destination(to) if to is not None else {
+            key: target.get(key) for key in ("run_id", "project", "entity", "name", "dir", "mode")
+        }
+        init_kwargs: dict[str, Any] = {}
+        if options.get("run_id"):
+            init_kwargs = {"id": options["run_id"], "resume": "allow"}
+        if to is None:
+            init_kwargs.update({key: target[key] for key in ("group", "job_type") if target.get(key)})
+        return cls(
+            project=options.get("project") or None,
+            entity=options.get("entity") or None,
+            name=options.get("name") or None,
+            dir=options.get("dir") or None,
+            mode=options.get("mode") or None,
+            init_kwargs=init_kwargs,
+            on_error="raise",
+            spool_dir=spool_dir,
+            close_timeout=close_timeout,
+            chart_every=1,
+        )
+
     def _find_user_run(self) -> Any:
         if self._user_run is not None:
             return self._user_run
@@ -665,14 +730,72 @@ def lineage_group(parent: Any) -> str | None:
 def _earlier_folder(folder: Path, run_id: str, metadata: Mapping[str, Any]) -> Path | None:
     """For a resumed run writing a new directory: the ``paramsched/`` folder of the newest
     other local directory of the same W&B run (``<wandb dir>/*-<run id>``), or None."""
-    if metadata.get("resumed_from_step") is None or not run_id:
+    if metadata.get("resumed_from_step") is None:
+        return None
+    return _newest_other_folder(folder, run_id)
+
+
+def _newest_other_folder(folder: Path, run_id: str) -> Path | None:
+    """The ``paramsched/`` folder of the newest local directory of the W&B run ``run_id``
+    older than the one of ``folder``, or None."""
+    if not run_id:
         return None
     here = folder.parent.parent  # <run dir>/files/paramsched -> <run dir>
+    mine = _run_dir_order(here.name, run_id)
+    if mine is None:
+        return None
     candidates = sorted(
-        p for p in here.parent.glob(f"*-{run_id}")
-        if p != here and p.name < here.name and (p / "files" / FOLDER / METADATA_FILE).is_file()
+        (order, p) for p in here.parent.glob(f"*-{run_id}*")
+        if (order := _run_dir_order(p.name, run_id)) is not None and order < mine
+        and (p / "files" / FOLDER / METADATA_FILE).is_file()
     )
-    return candidates[-1] / "files" / FOLDER if candidates else None
+    return candidates[-1][1] / "files" / FOLDER if candidates else None
+
+
+def _run_dir_order(name: str, run_id: str) -> tuple[str, int] | None:
+    """When a local directory of the W&B run ``run_id`` was made: ``(timestamp, n)`` of
+    ``[offline-]run-<timestamp>-<run id>[-<n>]`` (wandb adds ``-n`` to a name taken in the
+    same second), or None for another run's directory.
+
+    >>> _run_dir_order("offline-run-20261207_140708-ab12-1", "ab12")
+    ('20261207_140708', 1)
+    """
+    match = re.fullmatch(rf"(?:offline-)?run-(\d{{8}}_\d{{6}})-{re.escape(run_id)}(?:-(\d+))?", name)
+    return (match.group(1), int(match.group(2) or 0)) if match else None
+
+
+_DESTINATION_FORM = "wandb://[ENTITY/]PROJECT[/RUN_ID][?mode=offline&dir=PATH&name=NAME]"
+_DESTINATION_OPTIONS = ("mode", "dir", "name")
+
+
+def _parse_destination(to: str) -> dict[str, str | None]:
+    """``spool send --to`` for W&B: project, entity, run id and the run options.
+
+    >>> _parse_destination("wandb://me/demo/3k2j9x1a")
+    {'entity': 'me', 'project': 'demo', 'run_id': '3k2j9x1a'}
+    >>> _parse_destination("wandb://demo?mode=offline&dir=/tmp/w")
+    {'entity': None, 'project': 'demo', 'run_id': None, 'mode': 'offline', 'dir': '/tmp/w'}
+    """
+    from urllib.parse import parse_qsl
+
+    text = to if isinstance(to, str) else ""
+    path, _, query = text.removeprefix("wandb://").partition("?")
+    parts = path.split("/")
+    if not text.startswith("wandb://") or not path or len(parts) > 3 or not all(parts):
+        raise ValueError(f"--to for W&B must be {_DESTINATION_FORM}, got to={to!r}")
+    if len(parts) == 1:
+        parts = ["-", parts[0]]
+    entity, project, *rest = parts
+    options: dict[str, str | None] = {
+        "entity": None if entity == "-" else entity, "project": project, "run_id": rest[0] if rest else None,
+    }
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in _DESTINATION_OPTIONS:
+            raise ValueError(f"--to for W&B takes the options {', '.join(_DESTINATION_OPTIONS)}; got {key!r} in to={to!r}")
+        options[key] = value
+    if options.get("mode") is not None:
+        check_choice("mode", options["mode"], MODES)
+    return options
 
 
 def _events_table(events: list[Mapping[str, Any]]) -> Any:

@@ -133,6 +133,9 @@ class RunFiles:
         earlier: a resumed run's earlier ``paramsched/`` folder (another
             directory of the same W&B run) to take the steps before the
             resumed step from.
+        continue_at: a spool delivered later (``paramsched spool send``):
+            keep (or take from ``earlier``) the steps before this one, as a
+            resume does, without adding a resume to the metadata.
     """
 
     def __init__(
@@ -141,6 +144,7 @@ class RunFiles:
         metadata: Mapping[str, Any],
         *,
         earlier: str | os.PathLike[str] | None = None,
+        continue_at: int | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.series: tuple[str, ...] = tuple(metadata.get("series") or ())
@@ -152,19 +156,21 @@ class RunFiles:
         header = _header(self.series)
         resumed = metadata.get("resumed_from_step")
         resumed = resumed if isinstance(resumed, int) and not isinstance(resumed, bool) else None
+        keep_before = continue_at if continue_at is not None else resumed
         self.rows_written = 0
-        if resumed is not None and _starts_with(packed, header):
+        if keep_before is not None and _starts_with(packed, header):
             self._fd = os.open(packed, os.O_RDWR | os.O_APPEND)
-            self._cut_from(header, resumed)
-            self._add_resume(metadata, resumed)
+            self._cut_from(header, keep_before)
+            if continue_at is None:
+                self._add_resume(metadata, resumed)
         else:
             self._fd = os.open(packed, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
             _write_all(self._fd, header)
             for name in (VALUES_FILE, EVENTS_FILE, METRICS_FILE):
                 (self.folder / name).unlink(missing_ok=True)
             document = dict(metadata)
-            if resumed is not None and earlier is not None:
-                document = self._take_earlier(Path(earlier), metadata, resumed)
+            if keep_before is not None and earlier is not None:
+                document = self._take_earlier(Path(earlier), metadata, keep_before, resume=continue_at is None)
             write_json_atomic(self.folder / METADATA_FILE, document, durable=False)
         self.paths: list[Path] = [packed, self.folder / METADATA_FILE]
 
@@ -251,9 +257,9 @@ class RunFiles:
             os.ftruncate(fd, len(header) + keep)
         self.rows_written = keep // width
 
-    def _take_earlier(self, earlier: Path, metadata: Mapping[str, Any], step: int) -> dict[str, Any]:
+    def _take_earlier(self, earlier: Path, metadata: Mapping[str, Any], step: int, *, resume: bool) -> dict[str, Any]:
         """Copy the earlier folder's steps (and events, metrics) before ``step``; the metadata
-        document to write: the earlier one with this resume added, else ``metadata``."""
+        document to write: the earlier one (with this resume added, when ``resume``), else ``metadata``."""
         from paramsched.runformat import read_events, read_metadata, read_metrics, read_table
 
         steps = values = None
@@ -291,9 +297,10 @@ class RunFiles:
         document = read_metadata(earlier / METADATA_FILE)
         if document is None or document.get("series") != list(self.series):
             return dict(metadata)
-        document.setdefault("resumes", []).append(
-            {"at_step": step, "created_at": metadata.get("created_at") or utc_now()}
-        )
+        if resume:
+            document.setdefault("resumes", []).append(
+                {"at_step": step, "created_at": metadata.get("created_at") or utc_now()}
+            )
         return document
 
     def _add_resume(self, metadata: Mapping[str, Any], resumed: Any) -> None:

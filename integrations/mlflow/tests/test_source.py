@@ -148,6 +148,35 @@ def test_a_foreign_run_reads_through_a_keymap_and_keeps_its_other_metrics(sqlite
     assert any("metric 'loss' has infinite values (first at step 5)" in note for note in traj.notes)
 
 
+@pytest.mark.parametrize("fast", [True, False])
+@pytest.mark.parametrize("keymap", ["hf", "auto"])
+def test_a_hf_run_is_read_with_the_step_convention_of_the_transformers_that_logged_it(sqlite_uri, fast, keymap):
+    """The Trainer's MLflow callback logs the model config's ``transformers_version`` as a param:
+    before 4.51 logged step s held update s's lr, since then update s - 1's."""
+    client = MlflowClient(sqlite_uri)
+    lrs = [1e-3 * (1 - s / 10) for s in range(1, 9)]  # logged at steps 1..8
+    runs, urls = {}, {}
+    for version in ("4.48.1", "4.51.0", None):
+        run_id = client.create_run("0").info.run_id
+        if version is not None:
+            client.log_param(run_id, "transformers_version", version)
+        for step, lr in enumerate(lrs, start=1):
+            client.log_metric(run_id, "learning_rate", lr, step=step)
+        urls[version] = f"mlflow://{run_id}?tracking_uri={sqlite_uri}"
+        runs[version] = replay.load(urls[version], keymap=keymap, fast=fast)
+    old, new, unknown = runs["4.48.1"], runs["4.51.0"], runs[None]
+    assert old.frame["hp/lr/g0"].to_dict() == dict(zip(range(1, 9), lrs))  # update s at step s
+    assert any("written by transformers 4.48.1: before 4.51 the Trainer logged the lr of the NEXT update"
+               in note for note in old.notes), old.notes
+    assert new.frame["hp/lr/g0"].to_dict() == unknown.frame["hp/lr/g0"].to_dict() == dict(zip(range(8), lrs))
+    assert any("written by transformers 4.51.0: the lr of update k is logged at global_step k + 1" in note
+               for note in new.notes)
+    assert any("an older transformers logged the lr of the next update" in note for note in unknown.notes)
+    # a key map the caller built says the convention itself: the logged version does not change it
+    mine = replay.load(urls["4.48.1"], keymap=replay.keymaps.hf(step_offset=1), fast=fast)
+    assert mine.frame["hp/lr/g0"].to_dict() == dict(zip(range(8), lrs))
+
+
 def test_keymap_auto_on_a_paramsched_run_reads_the_exact_values(recorded, sqlite_uri, mh):
     run_id, expected, _ = recorded
     _assert_same(MlflowSource().load(f"mlflow://{run_id}", tracking_uri=sqlite_uri, keymap="auto"),

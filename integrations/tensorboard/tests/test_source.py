@@ -91,6 +91,25 @@ def test_foreign_float32_logs_through_each_keymap(tmp_path: Path, keymap, tags, 
         assert any("lightning" in note for note in traj.notes), traj.notes
 
 
+@pytest.mark.parametrize("keymap", ["hf", "auto"])
+def test_a_hf_log_is_read_with_the_convention_of_the_transformers_that_wrote_it(tmp_path: Path, keymap) -> None:
+    """The Trainer's TensorBoard callback writes the model config as the text ``model_config``:
+    its ``transformers_version`` 4.48.1 means logged step s held update s's lr (not s - 1's)."""
+    import json
+
+    for version, first in (("4.48.1", 1), ("5.24.0", 0)):
+        folder = tmp_path / version
+        writer = SummaryWriter(log_dir=str(folder))
+        writer.add_text("model_config", json.dumps({"model_type": "tiny", "transformers_version": version}))
+        for k in range(STEPS):
+            writer.add_scalar("train/learning_rate", LR[k], k + 1)
+        writer.close()
+        traj = ps.replay.load(folder, keymap=keymap)
+        assert traj.frame.index.tolist() == list(range(first, STEPS + first))
+        assert traj.frame["hp/lr/g0"].tolist() == _float32(LR)
+        assert any(f"written by transformers {version}" in note for note in traj.notes), traj.notes
+
+
 def test_a_recorder_file_beside_a_foreign_writers_file_is_read_with_it(tmp_path: Path) -> None:
     """A TensorBoardLogger's directory: its own float32 file and paramsched's float64 one."""
     folder = _write(tmp_path / "tb", {"loss": [1.0 / (k + 1) for k in range(STEPS)]})

@@ -10,6 +10,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -64,6 +65,22 @@ def test_replay_load_reads_an_offline_run_exactly(runs, h):
             assert h.same_floats({s: float(traj.frame.at[k, s]) for s in h.SERIES}, expected[k])
     schedules = traj.schedules()
     assert schedules[("lr", "g0")](7, N) == expected[7]["hp/lr/g0"]
+
+
+@pytest.mark.parametrize("keymap", ["hf", "auto"])
+def test_a_hf_run_is_read_with_the_step_convention_of_the_transformers_that_logged_it(wandb_env, keymap):
+    """The Trainer's W&B callback puts the model config (``transformers_version``) in the run
+    config: a run logged by transformers 4.48.1 holds update s's lr at global_step s."""
+    import wandb
+
+    lrs = {s: 1e-3 * (1 - s / 10) for s in range(1, 9)}
+    run = wandb.init(project="ps-source", name="hf-old", config={"transformers_version": "4.48.1"})
+    for step, lr in lrs.items():
+        run.log({"train/learning_rate": lr, "train/global_step": step})
+    run.finish()
+    traj = replay.load(Path(run.dir).parent, keymap=keymap)
+    assert traj.frame["hp/lr/g0"].to_dict() == lrs
+    assert any("written by transformers 4.48.1: before 4.51" in note for note in traj.notes), traj.notes
 
 
 def test_a_run_paramsched_did_not_record_reads_through_a_keymap(runs):

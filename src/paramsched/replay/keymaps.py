@@ -14,8 +14,11 @@ from 0). Every other numeric column (loss, eval_loss, epoch, ...) becomes
   so logged step ``s`` is update ``s - 1`` (``step_offset=1``); a row logged
   at step 0 (``eval_on_start``) is before any update and is not read. That
   holds since transformers 4.51; older versions logged the NEXT update's lr
-  there: ``hf(transformers_version="4.48.1")`` reads such a log (the ``hf``
-  source finds the version in the checkpoint's ``config.json``). HF
+  there: ``hf(transformers_version="4.48.1")`` reads such a log. With
+  ``keymap="hf"`` or ``"auto"`` the sources find the version themselves, in
+  the model config the Trainer logs with the run (the checkpoint's
+  ``config.json``, the MLflow param, the W&B config, TensorBoard's
+  ``model_config`` text). HF
   logs group 0's lr only: replay every group with
   ``traj.schedules(groups="broadcast")``. The end-of-training summary
   (``train_runtime``, ``train_loss``, ``total_flos``, ...) is not a metric;
@@ -112,6 +115,7 @@ __all__ = [
     "TimmKeyMap",
     "choose_keymap",
     "hf",
+    "informed_keymap",
     "lightning",
     "resolve_keymap",
     "timm",
@@ -260,9 +264,9 @@ class HFKeyMap(KeyMap):
     ``global_step = k + 1``. transformers 4.50 and older stepped the lr
     scheduler first and logged the lr of the NEXT update there (update
     ``k + 1`` at ``global_step = k + 1``; update 0's lr is not in the log):
-    pass the version that wrote the log (``transformers_version=``; the
-    ``hf`` source reads it from the checkpoint's ``config.json``), or
-    ``step_offset`` yourself.
+    pass the version that wrote the log (``transformers_version=``; for
+    ``keymap="hf"`` the sources read it from the model config logged with the
+    run: see :func:`informed_keymap`), or ``step_offset`` yourself.
 
     Args:
         step_offset: logged step ``s`` is update ``s - step_offset``
@@ -493,6 +497,9 @@ class AutoKeyMap(KeyMap):
     name = "auto"
     step_columns = ("step", "train/global_step", "global_step", "trainer/global_step", "epoch")
 
+    def __init__(self, *, transformers_version: str | None = None) -> None:
+        self.transformers_version = transformers_version  # for a log it reads as a Hugging Face one
+
     def choose(self, columns: Sequence[str], *, source: str) -> tuple[KeyMap, str]:
         """The key map for a log with these columns, and a note saying what was chosen and why."""
         names = list(columns)
@@ -501,7 +508,10 @@ class AutoKeyMap(KeyMap):
             return ParamschedKeyMap(), ""
         hf_found = [c for c in names if c in HFKeyMap._COLUMNS]
         if hf_found:
-            return HFKeyMap(), f"keymap='auto' read this log as a Hugging Face Trainer log ('hf': found {hf_found[0]!r})"
+            return (
+                HFKeyMap(transformers_version=self.transformers_version),
+                f"keymap='auto' read this log as a Hugging Face Trainer log ('hf': found {hf_found[0]!r})",
+            )
         lightning_found = LightningKeyMap.detects(names)
         if len(lightning_found) == 1:
             return LightningKeyMap(), (
@@ -524,6 +534,33 @@ class AutoKeyMap(KeyMap):
     def map_columns(self, columns: Sequence[str], *, source: str) -> dict[str, str]:
         keymap, _ = self.choose(columns, source=source)
         return keymap.map_columns(columns, source=source)
+
+
+def informed_keymap(keymap: Any, *, transformers_version: Any = None) -> Any:
+    """``keymap`` told what the run itself says about how it was logged.
+
+    A Hugging Face Trainer logs its model config with the run (an MLflow
+    param, the W&B config, the checkpoint's ``config.json``), which names the
+    ``transformers_version`` that wrote it, and so the step convention (see
+    :class:`HFKeyMap`). Sources pass it here for ``keymap="hf"`` and
+    ``keymap="auto"``; a key map the caller built (``hf(step_offset=...)``)
+    and a value that is not a version are left as they are.
+
+    >>> informed_keymap("hf", transformers_version="4.48.1")
+    HFKeyMap(step_offset=0, transformers_version='4.48.1')
+    >>> informed_keymap("hf", transformers_version="unknown")
+    'hf'
+    """
+    if not isinstance(transformers_version, str) or not _VERSION.match(transformers_version):
+        return keymap
+    if isinstance(keymap, str) and keymap == "hf":
+        return HFKeyMap(transformers_version=transformers_version)
+    if isinstance(keymap, str) and keymap == "auto":
+        return AutoKeyMap(transformers_version=transformers_version)
+    return keymap
+
+
+_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+")
 
 
 def lightning(name: str | None = None, *, momentum_key: str | None = None) -> LightningKeyMap:

@@ -134,6 +134,10 @@ class MlflowSource:
 
 
 def _trajectory(reader: _Reader, label: str, keymap: Any) -> Trajectory:
+    from paramsched.replay.keymaps import informed_keymap
+
+    # A Trainer run logs its model config as params: the version decides HF's step convention.
+    keymap = informed_keymap(keymap, transformers_version=reader.param("transformers_version"))
     notes: list[str] = []
     names = reader.metric_names()
     metadata = _json_document(reader.artifact_text(ARTIFACT_PATH))
@@ -317,6 +321,9 @@ class _Reader:
     def tags(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def param(self, key: str) -> str | None:
+        raise NotImplementedError
+
     def artifact_text(self, path: str) -> str | None:
         raise NotImplementedError
 
@@ -398,6 +405,12 @@ class _SqliteReader(_Reader):
         rows = self.connection.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (self.run_id,))
         return {k: v for k, v in rows}
 
+    def param(self, key: str) -> str | None:
+        row = self.connection.execute(
+            "SELECT value FROM params WHERE run_uuid = ? AND key = ?", (self.run_id, key)
+        ).fetchone()
+        return row[0] if row else None
+
     def _file(self, path: str) -> str:
         return os.path.join(self.artifacts, *path.split("/"))
 
@@ -468,6 +481,9 @@ class _ClientReader(_Reader):
 
     def tags(self) -> dict[str, str]:
         return dict(self.run.data.tags)
+
+    def param(self, key: str) -> str | None:
+        return self.run.data.params.get(key)
 
     def artifact_text(self, path: str) -> str | None:
         return self.artifacts.get_text(path)

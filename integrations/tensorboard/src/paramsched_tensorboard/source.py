@@ -56,7 +56,7 @@ import pandas as pd
 from paramsched.checks import describe
 from paramsched.events import check_event, supersede
 from paramsched.replay._columns import STEP, table_columns
-from paramsched.replay.keymaps import choose_keymap
+from paramsched.replay.keymaps import choose_keymap, informed_keymap
 from paramsched.replay.sources import Source
 from paramsched.replay.trajectory import Trajectory
 from paramsched.runformat import check_metadata
@@ -67,6 +67,7 @@ __all__ = ["TensorBoardSource", "find_event_files", "read_scalars"]
 
 SCHEME = "tensorboard://"
 _TEXT_SUFFIX = "/text_summary"  # torch's SummaryWriter.add_text appends it to the tag
+_HF_MODEL_CONFIG = "model_config"  # the Trainer's TensorBoardCallback writes model.config as JSON text
 _FLOAT32_NOTE = (
     "{names} {verb} logged as float32 (TensorBoard's default add_scalar), not as the float64 the "
     "run applied: the values are float32 roundings (relative error up to 2**-24), so compare them "
@@ -151,6 +152,7 @@ class ScalarLog:
     events: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     superseded: int = 0
+    transformers_version: str | None = None  # from a Hugging Face Trainer's model_config text
 
 
 def read_scalars(files: list[Path], label: str) -> ScalarLog:
@@ -255,6 +257,9 @@ def _other_tensor(tensor: Any) -> tuple[float, bool] | None:
 def _read_text(log: ScalarLog, tag: str, tensor: Any, step: int, path: Path, ours: list[tuple[int, int]]) -> None:
     if tag.endswith(_TEXT_SUFFIX):
         tag = tag[: -len(_TEXT_SUFFIX)]
+    if tag == _HF_MODEL_CONFIG and len(tensor.string_val) == 1:
+        log.transformers_version = _logged_version(tensor.string_val[0]) or log.transformers_version
+        return
     if tag not in (METADATA_TAG, EVENT_TAG) or len(tensor.string_val) != 1:
         return
     where = f"{path}: the text summary {tag!r} at step {step}"
@@ -275,6 +280,16 @@ def _read_text(log: ScalarLog, tag: str, tensor: Any, step: int, path: Path, our
     log.documents.append((len(log.steps), step, document))
 
 
+def _logged_version(text: bytes) -> str | None:
+    """The ``transformers_version`` of a model config written as JSON text (None if it names none)."""
+    try:
+        document = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return None
+    version = document.get("transformers_version") if isinstance(document, dict) else None
+    return version if isinstance(version, str) else None
+
+
 def _supersede_points(log: ScalarLog, ours: list[tuple[int, int]], resumed: int) -> None:
     """Drop what earlier paramsched files recorded from step ``resumed`` on (a crashed run's tail)."""
     codes = np.frombuffer(log.codes, dtype=np.int64)  # a view: writes go to log.codes
@@ -290,6 +305,7 @@ def _supersede_points(log: ScalarLog, ours: list[tuple[int, int]], resumed: int)
 
 
 def _trajectory(log: ScalarLog, label: str, *, keymap: Any, notes: list[str]) -> Trajectory:
+    keymap = informed_keymap(keymap, transformers_version=log.transformers_version)
     notes = notes + log.notes
     codes = np.array(log.codes, dtype=np.int64)
     kept = codes >= 0

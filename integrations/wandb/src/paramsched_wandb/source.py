@@ -497,6 +497,10 @@ def _assemble(
     metadata = config.get(CONFIG_KEY)
     metadata = dict(metadata) if isinstance(metadata, Mapping) else None
     if keymap is not None:
+        from paramsched.replay.keymaps import informed_keymap
+
+        # A Trainer run puts its model config in the run config: the version decides HF's step convention.
+        keymap = informed_keymap(keymap, transformers_version=config.get("transformers_version"))
         traj = _foreign(history, metadata, label, keymap=keymap, step_column=step_column)
         return Trajectory(
             traj.frame, traj.metadata, label, notes=[*notes, *traj.notes], events=_config_events(config, label),

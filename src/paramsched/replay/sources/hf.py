@@ -41,7 +41,7 @@ import pandas as pd
 
 from paramsched.checks import describe
 from paramsched.replay._columns import row_locator, table_columns
-from paramsched.replay.keymaps import AutoKeyMap, HFKeyMap
+from paramsched.replay.keymaps import AutoKeyMap, HFKeyMap, informed_keymap
 from paramsched.replay.sources import Source
 from paramsched.replay.trajectory import Trajectory
 
@@ -104,7 +104,7 @@ class HFSource(Source):
         if keymap is None or (isinstance(keymap, str) and keymap == "hf"):
             version, more = _transformers_version(path.parent / CONFIG_FILE)
             notes += more
-            keymap = HFKeyMap(transformers_version=version)
+            keymap = informed_keymap("hf", transformers_version=version)
         frame, table_notes, metrics = table_columns(
             table,
             source=label,
@@ -156,9 +156,7 @@ def _transformers_version(path: Path) -> tuple[str | None, list[str]]:
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         return None, [f"{path.name} beside it is not valid JSON: the transformers version that wrote the log is unknown"]
     version = document.get("transformers_version") if isinstance(document, dict) else None
-    if not isinstance(version, str) or not re.match(r"^v?[0-9]+\.[0-9]+", version):
-        return None, []
-    return version, []
+    return (version if isinstance(version, str) else None), []
 
 
 def _log_table(path: Path, label: str) -> tuple[pd.DataFrame, list[str]]:

@@ -74,6 +74,7 @@ __all__ = [
     "VALUES_FILE",
     "event_line",
     "metric_lines",
+    "parse_events",
     "read_events",
     "read_metrics",
     "check_metadata",
@@ -419,16 +420,27 @@ def read_events(path: str | os.PathLike[str], label: str) -> tuple[list[dict[str
     A last line cut short by a killed writer is skipped with a note; any
     other malformed line is an error naming the file and the line.
     """
-    from paramsched.events import check_event, supersede
-
     path = Path(path)
     if not path.is_file():
         return [], []
-    data = path.read_bytes()
+    return parse_events(path.read_bytes(), path.name, label)
+
+
+def parse_events(data: bytes | str, name: str, label: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The events of the text of an ``events.jsonl`` (a file, an artifact), as :func:`read_events`;
+    ``name`` is what the messages call it.
+
+    >>> parse_events('{"step": 3, "kind": "drift"}\\n{"step"', "events.jsonl", "runs/a")[1]
+    ['events.jsonl: an unfinished last line (the writer was interrupted) was not read']
+    """
+    from paramsched.events import check_event, supersede
+
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     notes: list[str] = []
     if data and not data.endswith(b"\n"):
         cut = data.rfind(b"\n") + 1
-        notes.append(f"{path.name}: an unfinished last line (the writer was interrupted) was not read")
+        notes.append(f"{name}: an unfinished last line (the writer was interrupted) was not read")
         data = data[:cut]
     events = []
     for number, line in enumerate(data.decode("utf-8", errors="replace").split("\n"), start=1):
@@ -437,8 +449,8 @@ def read_events(path: str | os.PathLike[str], label: str) -> tuple[list[dict[str
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{label}: {path.name} line {number} is not JSON: {exc}") from None
-        events.append(check_event(item, f"{label}: {path.name} line {number}"))
+            raise ValueError(f"{label}: {name} line {number} is not JSON: {exc}") from None
+        events.append(check_event(item, f"{label}: {name} line {number}"))
     return supersede(events), notes
 
 

@@ -181,3 +181,20 @@ def test_keymap_auto_on_a_paramsched_run_reads_the_exact_values(recorded, sqlite
     run_id, expected, _ = recorded
     _assert_same(MlflowSource().load(f"mlflow://{run_id}", tracking_uri=sqlite_uri, keymap="auto"),
                  expected, mh.SERIES_12)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_an_events_artifact_cut_short_keeps_its_whole_lines_and_says_so(recorded, sqlite_uri, fast):
+    """events.jsonl is read with the CSV run format's reader: a last line without its newline
+    (an upload cut short) is left out with a note; a bad line before it is an error naming it."""
+    run_id, _, _ = recorded
+    client = MlflowClient(sqlite_uri)
+    whole = '{"step": 3, "kind": "drift", "series": "hp/lr/g0", "before": 0.1, "after": 0.2}\n'
+    url = f"mlflow://{run_id}?tracking_uri={sqlite_uri}"
+    client.log_text(run_id, whole + '{"step": 5, "ki', "paramsched/events.jsonl")
+    traj = replay.load(url, fast=fast)
+    assert [(e["step"], e["kind"], e["after"]) for e in traj.events] == [(3, "drift", 0.2)]
+    assert "paramsched/events.jsonl: an unfinished last line (the writer was interrupted) was not read" in traj.notes
+    client.log_text(run_id, "not json\n" + whole, "paramsched/events.jsonl")
+    with pytest.raises(ValueError, match=r"paramsched/events.jsonl line 1 is not JSON"):
+        replay.load(url, fast=fast)

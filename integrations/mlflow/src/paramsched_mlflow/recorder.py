@@ -76,7 +76,7 @@ from paramsched.naming import STEP_SERIES
 from paramsched.recording import BackgroundRecorder
 from paramsched.recording.background import ChartPolicy
 from paramsched.recording.base import RunMetadata
-from paramsched.runformat import format_rows, header_line, utc_now
+from paramsched.runformat import event_line, format_rows, header_line, utc_now
 
 __all__ = [
     "ARTIFACT_PATH",
@@ -381,7 +381,7 @@ class MlflowRecorder(BackgroundRecorder):
                 self._chunk_seq += 1
                 self._start_chunk(self._header)
         if len(self._events) > self._events_synced:
-            text = "".join(json.dumps(e, allow_nan=False, separators=(",", ":")) + "\n" for e in self._events)
+            text = "".join(event_line(e) for e in self._events)
             self._artifacts.put_text(EVENTS_PATH, text)
             tags = {
                 f"paramsched.event.{i:05d}": _event_tag(event)

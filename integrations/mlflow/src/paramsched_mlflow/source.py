@@ -45,11 +45,10 @@ import numpy as np
 import pandas as pd
 
 from paramsched.checks import describe
-from paramsched.events import check_event, supersede
 from paramsched.naming import PREFIX, STEP_SERIES
 from paramsched.replay._columns import table_columns
 from paramsched.replay.trajectory import Trajectory
-from paramsched.runformat import read_table
+from paramsched.runformat import parse_events, read_table
 from paramsched_mlflow.recorder import (
     ARTIFACT_PATH,
     EVENTS_PATH,
@@ -275,23 +274,7 @@ def _metrics(reader: _Reader, names: list[str], label: str) -> tuple[pd.DataFram
 
 
 def _events(text: str | None, label: str) -> tuple[list[dict[str, Any]], list[str]]:
-    if not text:
-        return [], []
-    events = []
-    notes = []
-    lines = text.split("\n")
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            item = json.loads(line)
-        except json.JSONDecodeError:
-            if number == len(lines):
-                notes.append(f"{EVENTS_PATH}: an unfinished last line was not read")
-                continue
-            raise ValueError(f"{label}: {EVENTS_PATH} line {number} is not JSON") from None
-        events.append(check_event(item, f"{label}: {EVENTS_PATH} line {number}"))
-    return supersede(events), notes
+    return parse_events(text, EVENTS_PATH, label) if text else ([], [])
 
 
 def _json_document(text: str | None) -> dict[str, Any] | None:

@@ -622,7 +622,7 @@ def test_a_long_spool_is_read_back_in_bounded_pieces_and_loses_nothing(stalling_
 
 def test_the_chart_policy_widens_a_range_that_the_values_leave():
     """A value outside its schedule's planned range (drift, an intervention) does not chart every step."""
-    from paramsched.recording.background import ChartPolicy
+    from paramsched.recording.charting import ChartPolicy
 
     meta = {"total_steps": 1000, "series": ["hp/lr/g0"],
             "schedules": {"lr": {"type": "Constant", "value": 0.1}}}  # planned range: 0
@@ -637,7 +637,7 @@ def test_the_chart_policy_widens_a_range_that_the_values_leave():
 
 def test_the_chart_policy_charts_a_series_where_it_moved_and_every_series_at_the_floor():
     """Issue 15: between rows that chart every series, only the series that moved are charted."""
-    from paramsched.recording.background import ChartPolicy
+    from paramsched.recording.charting import ChartPolicy
 
     meta = {"total_steps": 1000, "series": ["hp/lr/g0", "hp/momentum/g0"],
             "schedules": {"lr": {"type": "Constant", "value": 0.1},
@@ -674,7 +674,7 @@ def test_chart_selection_of_a_batch_is_that_of_its_rows_one_by_one(every, change
     across batch boundaries, steps going back (a resume), phase marks, inf and NaN."""
     import numpy as np
 
-    from paramsched.recording.background import ChartThinner
+    from paramsched.recording.charting import ChartThinner
 
     finite = data.draw(st.booleans())
     value = _values.filter(math.isfinite) if finite else _values

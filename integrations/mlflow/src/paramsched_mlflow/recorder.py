@@ -9,7 +9,7 @@ What is kept, and what is charted, are separate:
   rows) and finalised at close. Replay reads these.
 - **charted**: MLflow's metric history (``hp/<key>/<group>``, ``step`` = the
   optimizer update, ``timestamp`` = when the value was applied) gets a
-  thinned stream (:class:`~paramsched.recording.background.ChartPolicy`):
+  thinned stream (:class:`~paramsched.recording.charting.ChartPolicy`):
   every series at each phase boundary and at least every ``chart_every`` (1000)
   steps, and in between each series where it moved by more than
   ``chart_change`` (5 %) of its range since its last charted point; the newest
@@ -74,8 +74,8 @@ import numpy as np
 from paramsched.checks import check_positive_int, check_real, describe
 from paramsched.naming import STEP_SERIES
 from paramsched.recording import BackgroundRecorder
-from paramsched.recording.background import ChartPolicy
 from paramsched.recording.base import RunMetadata
+from paramsched.recording.charting import ChartPolicy
 from paramsched.runformat import event_line, format_rows, header_line, utc_now
 
 __all__ = [

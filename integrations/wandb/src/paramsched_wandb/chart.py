@@ -20,6 +20,11 @@ replay reads) and charts only the rows a reader of the chart needs:
 
 ``every=1`` charts every step (W&B then holds every value too).
 
+This is not :class:`paramsched.recording.charting.ChartPolicy` (which MLflow
+uses): a W&B history row costs the same whatever it holds, so this policy
+picks whole rows, where MLflow's, billed per value, picks series by series.
+The phase boundaries come from the same :func:`~paramsched.recording.charting.phase_steps`.
+
 >>> policy = ChartPolicy(every=4)
 >>> thin = Thinner(policy, 1)
 >>> [step for k in range(10) for step, _ in thin.offer(k, [1.0])] + [s for s, _ in thin.finish()]
@@ -35,6 +40,7 @@ from typing import Any
 
 from paramsched.checks import check_positive_int, check_real, describe
 from paramsched.naming import parse_series_name
+from paramsched.recording.charting import phase_steps
 
 __all__ = ["DEFAULT_CHANGE", "DEFAULT_EVERY", "ChartPolicy", "Thinner", "phase_steps", "series_scales"]
 
@@ -206,44 +212,6 @@ class Thinner:
             if size > magnitude[i]:
                 magnitude[i] = size
         self._limit = [self.change * m for m in magnitude]
-
-
-def phase_steps(metadata: Mapping[str, Any], specs: Iterable[Mapping[str, Any]] = ()) -> set[int]:
-    """The phase boundaries of every schedule in ``metadata`` (and of ``specs``), as steps.
-
-    Specs are rebuilt with ``trust_functions=False``; a spec that cannot be
-    rebuilt (a function, a compact digest of a replayed run) adds nothing.
-
-    >>> sorted(phase_steps({"total_steps": 100, "schedules": {"lr": {"type": "WarmupStableDecay",
-    ...     "peak": 1.0, "warmup": 10, "decay": 20}}}))
-    [10, 80]
-    """
-    total = metadata.get("total_steps")
-    if not isinstance(total, int) or isinstance(total, bool) or total < 2:
-        return set()
-    found: list[Mapping[str, Any]] = []
-    schedules = metadata.get("schedules")
-    if isinstance(schedules, Mapping):
-        found.extend(s for s in schedules.values() if isinstance(s, Mapping))
-    overrides = metadata.get("overrides")
-    if isinstance(overrides, Mapping):
-        for by_key in overrides.values():
-            if isinstance(by_key, Mapping):
-                found.extend(s for s in by_key.values() if isinstance(s, Mapping))
-    found.extend(specs)
-    steps: set[int] = set()
-    for spec in found:
-        steps.update(_boundaries(spec, total))
-    return steps
-
-
-def _boundaries(spec: Mapping[str, Any], total: int) -> tuple[int, ...]:
-    from paramsched.schedules import schedule_from_spec
-
-    try:
-        return tuple(int(b) for b in schedule_from_spec(spec, trust_functions=False).phase_boundaries(total))
-    except Exception:  # noqa: BLE001 - any spec this version cannot rebuild: no boundaries, never an error
-        return ()
 
 
 def series_scales(metadata: Mapping[str, Any], series: Sequence[str]) -> list[float]:

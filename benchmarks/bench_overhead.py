@@ -25,7 +25,9 @@ same round) - 1, so both sides of a ratio meet the same machine noise. One model
 run 1-2 % faster than another (the A/A column shows it), so the whole measurement is repeated
 with fresh models, recorders and runs and the medians over repeats are printed. Per backend:
 the step time, the overhead of paramsched (over ``nothing``) and of Lightning (over
-``torch``) in percent of the step, ``close()`` time, the
+``torch``) in percent of the step, the CPU its background thread used per step (a
+number the machine's noise hardly moves, where the overheads move by a point or more),
+``close()`` time, the
 peak queue (items and an estimate in MB), and the targets as OK / MISSED:
 overhead <= 2 % of the step, no worse than Lightning's, close() <= 2 s.
 
@@ -133,6 +135,17 @@ class Variant:
         pass
 
 
+def thread_cpu_s(thread: Any) -> float | None:
+    """CPU seconds a live thread has used (Linux ``/proc``, in clock ticks), else None."""
+    tid = getattr(thread, "native_id", None)
+    try:
+        with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 class Paramsched(Variant):
     def __init__(self, width: int, steps: int, recorders: list[Any], label: str) -> None:
         super().__init__(width, steps)
@@ -140,11 +153,26 @@ class Paramsched(Variant):
         self.recorders = recorders
         self.sched = ps.ParamScheduler(self.loop.opt, SCHEDULES, total_steps=steps + 1, recorders=recorders)
         self.after_step = self.sched.step
+        self.worker_us: float | None = None  # the recorders' background threads: CPU per step
+        self._cpu_start: tuple[int, float] | None = None
+
+    def _worker_cpu(self) -> float | None:
+        threads = [getattr(r, "_thread", None) for r in self.recorders]
+        used = [thread_cpu_s(t) for t in threads if t is not None]
+        return None if not used or None in used else sum(used)
 
     def settle(self) -> None:
         self.sched.flush()  # a background recorder has opened its run (start-up is not per-step cost)
+        cpu = self._worker_cpu()
+        self._cpu_start = None if cpu is None else (self.done, cpu)
 
     def close(self) -> None:
+        if self._cpu_start is not None:
+            self.sched.flush()  # what the worker still holds is part of the run's cost
+            cpu = self._worker_cpu()
+            done, before = self._cpu_start
+            if cpu is not None and self.done > done:
+                self.worker_us = (cpu - before) / (self.done - done) * 1e6
         begin = time.perf_counter()
         self.sched.close()
         self.close_s = time.perf_counter() - begin
@@ -298,7 +326,7 @@ def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: i
         # Paired by round (same moment, same machine noise): the median of the ratios.
         ratios = [t / b for t, b in zip(times[label], times[baseline], strict=False)]
         result[label] = {"overhead": statistics.median(ratios) - 1, "close_s": variant.close_s,
-                         "queue_peak": variant.queue_peak}
+                         "queue_peak": variant.queue_peak, "worker_us": getattr(variant, "worker_us", None)}
     return result
 
 
@@ -310,9 +338,11 @@ def median_result(results: list[dict[str, Any]]) -> dict[str, Any]:
     for label in ("paramsched", "lightning"):
         if label in merged:
             peaks = [r[label]["queue_peak"] for r in results if r[label]["queue_peak"] is not None]
+            workers = [r[label]["worker_us"] for r in results if r[label]["worker_us"] is not None]
             merged[label] = {"overhead": statistics.median(r[label]["overhead"] for r in results),
                              "close_s": max(r[label]["close_s"] for r in results),
-                             "queue_peak": max(peaks, default=None)}
+                             "queue_peak": max(peaks, default=None),
+                             "worker_us": statistics.median(workers) if workers else None}
     return merged
 
 
@@ -338,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     width = calibrate(args.step_ms / 1e3)
     print(f"tiny MLP (width {width}, 1 torch thread), {steps} steps per variant in blocks of {args.block}, "
           f"interleaved, {repeat} repeat(s); 12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'A/A':>7} {'close s':>8} "
-          f"{'queue peak':>15}  targets")
+    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'A/A':>7} {'worker':>13} "
+          f"{'close s':>8} {'queue peak':>15}  targets")
     work = Path(tempfile.mkdtemp(prefix="paramsched-overhead-"))
     ctx: dict[str, Any] = {}
     try:
@@ -360,8 +390,10 @@ def main(argv: list[str] | None = None) -> int:
             if theirs is not None:
                 checks.append(f"<=lightning {verdict(ours['overhead'] <= max(theirs['overhead'], 0.0) + 0.005)}")
             lightning = "-" if theirs is None else f"{theirs['overhead'] * 100:+.2f}%"
+            worker = ours["worker_us"]
+            worker_text = "-" if worker is None else f"{worker:.1f}us {worker / (result['step_ms'] * 10):.2f}%"
             print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% {lightning:>10} "
-                  f"{result['noise'] * 100:>+6.2f}% "
+                  f"{result['noise'] * 100:>+6.2f}% {worker_text:>13} "
                   f"{ours['close_s']:>8.2f} {peak_text:>15}  {'; '.join(checks)}"
                   + (f"  [{result['note']}]" if result["note"] else ""))
     finally:
@@ -369,7 +401,9 @@ def main(argv: list[str] | None = None) -> int:
             ctx["server"].stop()
         shutil.rmtree(work, ignore_errors=True)
     print("('<=lightning' allows 0.5 percentage points of noise; overheads: median over rounds of paired ratios,\n"
-          " then over repeats; A/A: a second 'nothing' over the first, what the harness itself differs by)")
+          " then over repeats; A/A: a second 'nothing' over the first, what the harness itself differs by;\n"
+          " worker: CPU of the recorder's background thread per step (Linux /proc, 10 ms ticks), and that in\n"
+          " percent of the step: it shares the GIL with training, so the loop pays for most of it)")
     return 0
 
 

@@ -973,10 +973,10 @@ class _Backend:
 class _StoreProcess:
     """The child process that makes this recorder's ``log_batch`` calls (see :mod:`._store_process`).
 
-    Started at once: its ``import mlflow`` (seconds) overlaps the run, and
-    until it says it is ready :meth:`ready` is False and the caller logs in
-    this process (a short run, or a flush right after the start, never waits
-    for the child). A child that ended is started again at the next call (the
+    Started when constructed: its ``import mlflow`` (seconds) overlaps the
+    run, and until it says it is ready :meth:`ready` is False and the caller
+    logs in this process (nothing ever waits for the child to start). A child
+    that served and then ended is started again at the next call (the
     recorder's retry). Raises ``ConnectionError`` when the child cannot answer.
     """
 

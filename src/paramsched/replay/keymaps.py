@@ -550,6 +550,8 @@ def informed_keymap(keymap: Any, *, transformers_version: Any = None) -> Any:
     HFKeyMap(step_offset=0, transformers_version='4.48.1')
     >>> informed_keymap("hf", transformers_version="unknown")
     'hf'
+    >>> informed_keymap("hf", transformers_version="4.48.1" + "x" * 1000)
+    'hf'
     """
     if not isinstance(transformers_version, str) or not _VERSION.match(transformers_version):
         return keymap
@@ -560,7 +562,8 @@ def informed_keymap(keymap: Any, *, transformers_version: Any = None) -> Any:
     return keymap
 
 
-_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+")
+# What a log may name as its version (a hostile one's text never reaches the notes).
+_VERSION = re.compile(r"^v?[0-9]+\.[0-9]+[0-9A-Za-z.+-]{0,40}$")
 
 
 def lightning(name: str | None = None, *, momentum_key: str | None = None) -> LightningKeyMap:

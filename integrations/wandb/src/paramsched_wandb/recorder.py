@@ -618,8 +618,6 @@ class WandbRecorder(BackgroundRecorder):
                 stacklevel=5,
             )
 
-    # -- helpers ------------------------------------------------------------------------
-
     # -- spool ------------------------------------------------------------------------------
 
     def _spool_target(self) -> dict[str, Any]:
@@ -677,6 +675,8 @@ class WandbRecorder(BackgroundRecorder):
             close_timeout=close_timeout,
             chart_every=1,
         )
+
+    # -- helpers ------------------------------------------------------------------------
 
     def _find_user_run(self) -> Any:
         if self._user_run is not None:

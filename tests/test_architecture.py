@@ -148,6 +148,12 @@ def test_every_module_imports_on_its_own():
 
 @pytest.mark.parametrize("module", [m for m in MODULES if m.split(".")[-1] != "__main__"])
 def test_docstring_examples_run(module, tmp_path, monkeypatch):
+    from paramsched.recording.registry import RECORDERS
+    from paramsched.replay.sources import SOURCES
+
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
+    registered = (RECORDERS.items(), SOURCES.items())
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS, verbose=False)
     assert result.failed == 0
+    # an example that registers a plugin removes it: a later test sees the registries as installed
+    assert (RECORDERS.items(), SOURCES.items()) == registered

@@ -54,6 +54,17 @@ class Registry(Generic[T]):
             )
         self._factories[name] = factory
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (a plugin's tests, a docstring example); a name never registered is an error.
+
+        >>> reg = Registry("recorder", "paramsched.recorders")
+        >>> reg.register("null", dict); reg.unregister("null"); "null" in reg.names()
+        False
+        """
+        if name not in self._factories:
+            raise ValueError(f"no {self.kind} named {name!r} is registered, got name={name!r}")
+        del self._factories[name]
+
     def get(self, name: str) -> Callable[..., T]:
         """The factory registered as ``name``; a missing plugin names its pip line."""
         self._load_entry_points()

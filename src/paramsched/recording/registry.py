@@ -35,6 +35,7 @@ def register_recorder(name: str, factory: Callable[..., Recorder], *, replace: b
     >>> register_recorder("csv-every-row", lambda path: CsvRecorder(path, flush_every=1))
     >>> resolve_recorder("csv-every-row:runs/b").flush_every
     1
+    >>> RECORDERS.unregister("csv-every-row")  # an example leaves the registry as it found it
     """
     RECORDERS.register(name, factory, replace=replace)
 

@@ -74,6 +74,7 @@ def register_source(name: str, factory: Callable[[], Source], *, replace: bool =
     >>> register_source("null", Null)
     >>> "null" in SOURCES.names()
     True
+    >>> SOURCES.unregister("null")  # an example leaves the registry as it found it
     """
     SOURCES.register(name, factory, replace=replace)
 

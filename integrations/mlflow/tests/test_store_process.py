@@ -131,3 +131,25 @@ def test_a_child_that_cannot_start_leaves_the_calls_in_this_process(sqlite_uri, 
     client = MlflowClient(sqlite_uri)
     assert mh.read_back(client, rec.run_id) == [(k, mh.row_values(k)) for k in range(20)]
     assert set(mh.history_lengths(client, rec.run_id).values()) == {20}
+
+
+def test_the_child_answers_each_request_and_names_a_failure(sqlite_uri):
+    """The protocol itself (in process, on text streams): ready, then one reply per request."""
+    import io
+    import json
+
+    from paramsched_mlflow._store_process import serve
+
+    run_id = MlflowClient(sqlite_uri).create_run("0").info.run_id
+    metric = {"key": "hp/lr/g0", "value": 0.1 + 0.2, "timestamp": 1, "step": 3}
+    requests = "".join(json.dumps(r) + "\n" for r in (
+        {"run_id": run_id, "metrics": [metric]}, {"run_id": "nope", "metrics": [metric]}, {"exit": True},
+        {"run_id": run_id, "metrics": [metric]},  # after exit: never read
+    ))
+    replies = io.StringIO()
+    serve(sqlite_uri, io.StringIO(requests), replies)
+    assert replies.getvalue().splitlines() == [
+        '{"ready": true}', '{"ok": true}', '{"ok": false, "error": "MlflowException: Run with id=nope not found"}',
+    ]
+    (logged,) = MlflowClient(sqlite_uri).get_metric_history(run_id, "hp/lr/g0")
+    assert (logged.step, logged.value) == (3, 0.1 + 0.2)

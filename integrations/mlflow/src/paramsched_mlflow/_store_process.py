@@ -33,6 +33,8 @@ def serve(uri: str, requests: IO[str], replies: IO[str]) -> None:
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
+    from paramsched.recording.background import _explain  # the recorder's one-line form of an error
+
     client = MlflowClient(tracking_uri=uri)
     _reply(replies, {"ready": True})
     for line in requests:
@@ -46,8 +48,7 @@ def serve(uri: str, requests: IO[str], replies: IO[str]) -> None:
                        for m in request["metrics"]]
             client.log_batch(request["run_id"], metrics=metrics, synchronous=True)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the recorder, which spools
-            text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-            _reply(replies, {"ok": False, "error": f"{type(exc).__name__}: {text}" if text else type(exc).__name__})
+            _reply(replies, {"ok": False, "error": _explain(exc)})
         else:
             _reply(replies, {"ok": True})
 

@@ -135,8 +135,9 @@ class MlflowSource:
 def _trajectory(reader: _Reader, label: str, keymap: Any) -> Trajectory:
     from paramsched.replay.keymaps import informed_keymap
 
-    # A Trainer run logs its model config as params: the version decides HF's step convention.
-    keymap = informed_keymap(keymap, transformers_version=reader.param("transformers_version"))
+    if isinstance(keymap, str):  # "hf" / "auto": a Trainer run logs its model config as params,
+        # and the version in it decides HF's step convention (no query for any other key map)
+        keymap = informed_keymap(keymap, transformers_version=reader.param("transformers_version"))
     notes: list[str] = []
     names = reader.metric_names()
     metadata = _json_document(reader.artifact_text(ARTIFACT_PATH))

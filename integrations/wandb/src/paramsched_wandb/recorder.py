@@ -361,12 +361,12 @@ class WandbRecorder(BackgroundRecorder):
         run = self.run
         if self.files is None:
             folder = Path(run.dir) / FOLDER
-            delivery = self._resend_start if self._resending else None
-            if delivery is not None:  # a spool sent later: after what the run's files hold already
+            delivery = self._resend_start  # a spool sent later continues what the run's files hold
+            if delivery is not None:
                 earlier = _newest_other_folder(folder, run.id)
-                self.files = RunFiles(folder, metadata, earlier=earlier, continue_at=delivery)
             else:
-                self.files = RunFiles(folder, metadata, earlier=_earlier_folder(folder, run.id, metadata))
+                earlier = _earlier_folder(folder, run.id, metadata)
+            self.files = RunFiles(folder, metadata, earlier=earlier, continue_at=delivery)
             self._save_file(self.files.folder / PACKED_FILE)
             self._save_file(self.files.folder / METADATA_FILE)
         run.config.update(

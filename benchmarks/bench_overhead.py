@@ -19,11 +19,14 @@ process so that machine noise hits them alike:
   logger at the monitor's cadence, not a whole Lightning Trainer (whose own per-step cost
   would hide both).
 
-The blocks run in rounds (one block of each variant, in a shuffled order); an overhead is
-the median over rounds of (block time with recording / block time of its baseline in the
-same round) - 1, so both sides of a ratio meet the same machine noise. One model instance can
-run 1-2 % faster than another (the A/A column shows it), so the whole measurement is repeated
-with fresh models, recorders and runs and the medians over repeats are printed. Per backend:
+One model instance can run 1-2 % faster than another (an earlier version of this script
+compared variants on their own models and its A/A column moved by that much), so every variant
+also runs *bare* blocks: its own model's steps with no scheduler or logger, and what a variant
+costs is its block time over its own bare block time. The blocks run in rounds (a block and a
+bare block of each variant, in a shuffled order); an overhead is the median over rounds of
+(the recording variant's slowdown / its baseline's slowdown in the same round) - 1, so both
+sides of a ratio meet the same machine noise and the same model. The whole measurement is
+repeated with fresh models, recorders and runs and the medians over repeats are printed. Per backend:
 the step time, the overhead of paramsched (over ``nothing``) and of Lightning (over
 ``torch``) in percent of the step, the CPU its background thread used per step (a
 number the machine's noise hardly moves, where the overheads move by a point or more),
@@ -123,6 +126,14 @@ class Variant:
             self.loop.step()
             self.after_step()
             self.done += 1
+        return (time.perf_counter() - begin) / count
+
+    def bare_block(self, count: int) -> float:
+        """Run ``count`` steps of this variant's own model with no scheduler or logger at all;
+        seconds per step. It is the variant's own speed, which its overhead is measured over."""
+        begin = time.perf_counter()
+        for _ in range(count):
+            self.loop.step()
         return (time.perf_counter() - begin) / count
 
     def after_step(self) -> None:
@@ -305,26 +316,37 @@ def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: i
             variants += [TorchScheduler(width, steps), LightningMonitor(width, steps, make_logger())]
         except ImportError as exc:
             note = f"lightning logger unavailable ({exc})"
-    times: dict[str, list[float]] = {v.label: [] for v in variants}
+    # slowdown[label][r]: in round r, the variant's block over its own bare block
+    slowdown: dict[str, list[float]] = {v.label: [] for v in variants}
+    step_s: list[float] = []
     rng = random.Random(0)
     for variant in variants:  # warm-up: starts the recorders and loggers, which open their runs
         variant.block(min(block, 20))
+        variant.bare_block(min(block, 20))
         variant.settle()
     while any(v.done < steps for v in variants):
-        order = [v for v in variants if v.done < steps]
-        rng.shuffle(order)
-        for variant in order:  # one block of each, back to back: a round
-            times[variant.label].append(variant.block(min(block, steps - variant.done)))
+        jobs = [(v, bare) for v in variants if v.done < steps for bare in (False, True)]
+        rng.shuffle(jobs)
+        count = min(block, *(steps - v.done for v in variants if v.done < steps))
+        took: dict[tuple[str, bool], float] = {}
+        for variant, bare in jobs:  # every variant's block and bare block, back to back: a round
+            took[variant.label, bare] = (variant.bare_block if bare else variant.block)(count)
+        for variant, bare in jobs:
+            if not bare:
+                slowdown[variant.label].append(took[variant.label, False] / took[variant.label, True])
+        step_s.append(took["nothing", True])
     for variant in variants:
         variant.close()
-    result: dict[str, Any] = {"step_ms": statistics.median(times["nothing"]) * 1e3, "note": note}
-    result["noise"] = statistics.median(b / a for a, b in zip(times["nothing"], times["nothing-b"], strict=False)) - 1
+    result: dict[str, Any] = {"step_ms": statistics.median(step_s) * 1e3, "note": note}
+    result["noise"] = statistics.median(
+        b / a for a, b in zip(slowdown["nothing"], slowdown["nothing-b"], strict=False)) - 1
     for label, baseline in (("paramsched", "nothing"), ("lightning", "torch")):
-        if label not in times:
+        if label not in slowdown:
             continue
         variant = next(v for v in variants if v.label == label)
-        # Paired by round (same moment, same machine noise): the median of the ratios.
-        ratios = [t / b for t, b in zip(times[label], times[baseline], strict=False)]
+        # Each variant is measured over its own model (one model instance can run 1-2 % faster
+        # than another), then paired by round with its baseline: the median of the ratios.
+        ratios = [t / b for t, b in zip(slowdown[label], slowdown[baseline], strict=False)]
         result[label] = {"overhead": statistics.median(ratios) - 1, "close_s": variant.close_s,
                          "queue_peak": variant.queue_peak, "worker_us": getattr(variant, "worker_us", None)}
     return result

@@ -310,7 +310,7 @@ def test_a_run_whose_values_could_not_all_be_sent_is_marked_and_spool_send_finis
     from paramsched.cli import main
 
     rec = MlflowRecorder(tracking_uri=sqlite_uri, spool_dir=tmp_path / "spool", retry_interval=0.05,
-                         close_timeout=1.0, upload_every=0.01)
+                         close_timeout=4.0, upload_every=0.01)
     rec.start(mh.make_metadata())
     expected = [(0, mh.row_values(0))]
     rec.record(*expected[0])

@@ -324,16 +324,15 @@ def run_backend(name: str, work: Path, ctx: dict[str, Any], width: int, steps: i
         variant.block(min(block, 20))
         variant.bare_block(min(block, 20))
         variant.settle()
-    while any(v.done < steps for v in variants):
-        jobs = [(v, bare) for v in variants if v.done < steps for bare in (False, True)]
+    while variants[0].done < steps:  # every variant runs the same blocks, so all are as far
+        count = min(block, steps - variants[0].done)
+        jobs = [(v, bare) for v in variants for bare in (False, True)]
         rng.shuffle(jobs)
-        count = min(block, *(steps - v.done for v in variants if v.done < steps))
         took: dict[tuple[str, bool], float] = {}
         for variant, bare in jobs:  # every variant's block and bare block, back to back: a round
             took[variant.label, bare] = (variant.bare_block if bare else variant.block)(count)
-        for variant, bare in jobs:
-            if not bare:
-                slowdown[variant.label].append(took[variant.label, False] / took[variant.label, True])
+        for variant in variants:
+            slowdown[variant.label].append(took[variant.label, False] / took[variant.label, True])
         step_s.append(took["nothing", True])
     for variant in variants:
         variant.close()

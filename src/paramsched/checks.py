@@ -25,6 +25,22 @@ def describe(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def describe_error(exc: BaseException) -> str:
+    """One line naming an exception, for a warning or a note: its type and the first line of its
+    message (at most 300 characters), as every recorder reports a backend's failure.
+
+    >>> describe_error(ConnectionRefusedError(111, "Connection refused"))
+    'ConnectionRefusedError: [Errno 111] Connection refused'
+    >>> describe_error(TimeoutError())
+    'TimeoutError'
+    """
+    text = str(exc).strip()
+    text = text.splitlines()[0] if text else ""
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def check_real(name: str, value: Any) -> float:
     """Return ``value`` (a Python or numpy real, not a bool) as a finite float, or raise naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -95,7 +95,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..checks import check_choice, check_positive_int, check_real, describe
+from ..checks import check_choice, check_positive_int, check_real, describe, describe_error
 from ..events import check_event
 from ..runformat import utc_now
 from .base import Recorder, RunMetadata
@@ -353,7 +353,7 @@ def resend_spool(
             cause = exc.__cause__
             if cause is None:
                 raise
-            raise RecorderError(recorder.name, f"the backend failed ({_explain(cause)})") from cause
+            raise RecorderError(recorder.name, f"the backend failed ({describe_error(cause)})") from cause
         destination = recorder.destination()
     summary = {"to": destination, "at": utc_now(), **spool.counts()}
     mark_delivered(path, summary)
@@ -490,7 +490,7 @@ class BackgroundRecorder(Recorder):
             self._error = None  # raised here, once
             if isinstance(failure, _CONFIG_ERRORS):
                 raise failure
-            raise RecorderError(self.name, f"could not start the run: {_explain(failure)}") from failure
+            raise RecorderError(self.name, f"could not start the run: {describe_error(failure)}") from failure
         self._give_notices()
 
     def record(self, step: int, values: Mapping[str, float]) -> None:
@@ -592,10 +592,10 @@ class BackgroundRecorder(Recorder):
             try:
                 self._close_backend()
             except Exception as exc:
-                problems.append(f"closing the run failed: {_explain(exc)}")
+                problems.append(f"closing the run failed: {describe_error(exc)}")
                 self._last_error = exc
         if self._close_error is not None:
-            problems.append(f"closing the run failed: {_explain(self._close_error)}")
+            problems.append(f"closing the run failed: {describe_error(self._close_error)}")
         with self._spool_lock:
             self._close_spool_handle()
         self._reported = True
@@ -610,7 +610,7 @@ class BackgroundRecorder(Recorder):
         elif pending is not None:
             raise RecorderError(
                 self.name,
-                f"the backend failed ({_explain(pending)}) and recovered; every value was delivered",
+                f"the backend failed ({describe_error(pending)}) and recovered; every value was delivered",
             ) from pending
 
     # -- introspection ------------------------------------------------------------------
@@ -882,7 +882,7 @@ class BackgroundRecorder(Recorder):
         try:
             self._discard()
         except Exception as exc:  # the backend's own bookkeeping failed: the items are kept all the same
-            log.warning("%s recorder: discarding buffered values failed: %s", self.name, _explain(exc))
+            log.warning("%s recorder: discarding buffered values failed: %s", self.name, describe_error(exc))
         retained, self._retained = self._retained, []
         fresh = [item for item, from_spool in retained if not from_spool]
         again = [item for item, from_spool in retained if from_spool]
@@ -939,11 +939,11 @@ class BackgroundRecorder(Recorder):
             plan = "nothing is retried (fix the configuration)" if self._fatal else (
                 f"retried every {self.retry_interval:g} s")
             self._notices.append(
-                f"paramsched: the {self.name} recorder {what} ({_explain(exc)}); training goes on, "
+                f"paramsched: the {self.name} recorder {what} ({describe_error(exc)}); training goes on, "
                 f"unsent values are kept in {where} and {plan}{self._send_hint()}"
             )
         else:
-            log.warning("%s recorder: backend failing again (%s); spooling to %s", self.name, _explain(exc), where)
+            log.warning("%s recorder: backend failing again (%s); spooling to %s", self.name, describe_error(exc), where)
 
     def _try_recover(self) -> None:
         """Re-open if needed, then send the spool (then memory) in order."""
@@ -1204,7 +1204,7 @@ class BackgroundRecorder(Recorder):
         plan = "not retried (a configuration error)" if self._fatal else "retried"
         raise RecorderError(
             self.name,
-            f"the backend failed ({_explain(exc)}); unsent values are kept in {self._where()} "
+            f"the backend failed ({describe_error(exc)}); unsent values are kept in {self._where()} "
             f"and {plan}{self._send_hint()}",
             spool_path=self._spool_str(),
         ) from exc
@@ -1268,9 +1268,3 @@ def _check_seconds(name: str, value: Any, *, positive: bool) -> float:
     return seconds
 
 
-def _explain(exc: BaseException) -> str:
-    text = str(exc).strip()
-    text = text.splitlines()[0] if text else ""
-    if len(text) > 300:
-        text = text[:297] + "..."
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

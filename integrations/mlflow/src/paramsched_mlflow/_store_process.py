@@ -33,7 +33,7 @@ def serve(uri: str, requests: IO[str], replies: IO[str]) -> None:
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
-    from paramsched.recording.background import _explain  # the recorder's one-line form of an error
+    from paramsched.checks import describe_error  # the recorders' one-line form of an error
 
     client = MlflowClient(tracking_uri=uri)
     _reply(replies, {"ready": True})
@@ -48,7 +48,7 @@ def serve(uri: str, requests: IO[str], replies: IO[str]) -> None:
                        for m in request["metrics"]]
             client.log_batch(request["run_id"], metrics=metrics, synchronous=True)
         except Exception as exc:  # noqa: BLE001 - every failure goes back to the recorder, which spools
-            _reply(replies, {"ok": False, "error": _explain(exc)})
+            _reply(replies, {"ok": False, "error": describe_error(exc)})
         else:
             _reply(replies, {"ok": True})
 

@@ -144,6 +144,11 @@ class MlflowRecorder(BackgroundRecorder):
     chart_interval = 10.0
     #: Rows gathered before they are thinned and formatted together (``_sync`` takes them sooner).
     process_rows = 1000
+    #: The worker takes rows a thousand at a time, or each second: nothing it does with them is
+    #: sooner (charts every ``chart_interval`` s, uploads every ``upload_every`` s; ``flush()``
+    #: wakes it at once). Ten times fewer wake-ups than the default, each about 0.1 ms of CPU.
+    hand_over_rows = process_rows
+    wake_interval = 1.0
 
     def __init__(
         self,

@@ -431,6 +431,7 @@ class BackgroundRecorder(Recorder):
         self._rows_per_batch = 1
         self._wake_every = 1  # items queued that wake the worker (see hand_over_rows)
         self._idle = False  # the worker sleeps until the next item (set by the worker)
+        self._took = False  # the worker's last wake-up found items queued
         self._enqueued = 0  # items recorded (training thread only); also the next seq
         self._done = 0  # items durable: delivered (and synced) or spooled (under _cond)
         self._inflight = 0  # items inside a _send / _sync call right now
@@ -756,6 +757,7 @@ class BackgroundRecorder(Recorder):
                 self._wake.wait(self._wait_time())
                 self._idle = False
                 self._wake.clear()
+                self._took = bool(self._queue)
                 if self._failing:
                     if not self._fatal and (self._stop or time.monotonic() >= self._next_retry):
                         self._try_recover()
@@ -787,8 +789,10 @@ class BackgroundRecorder(Recorder):
         """Seconds the worker sleeps before it looks again; None: until the next item (or a call)."""
         if self._failing and not self._fatal:
             return self.retry_interval
-        if self._stop or self._retained or self._failing or self._spool_pending() or self._spool_backlog or self._memory:
-            return self.wake_interval
+        if self._took or self._stop or self._retained or self._failing or self._spool_pending() or (
+            self._spool_backlog or self._memory
+        ):
+            return self.wake_interval  # while rows come, a timed wait gathers them (not one wake-up a row)
         # Idle: say so first, then look at the queue; an item put after the look sees the flag
         # and wakes the worker (the flag and the deque are each read and written under the GIL).
         self._idle = True

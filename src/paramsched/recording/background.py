@@ -789,9 +789,7 @@ class BackgroundRecorder(Recorder):
         """Seconds the worker sleeps before it looks again; None: until the next item (or a call)."""
         if self._failing and not self._fatal:
             return self.retry_interval
-        if self._took or self._stop or self._retained or self._failing or self._spool_pending() or (
-            self._spool_backlog or self._memory
-        ):
+        if self._took or self._stop or self._failing or self._undelivered():
             return self.wake_interval  # while rows come, a timed wait gathers them (not one wake-up a row)
         # Idle: say so first, then look at the queue; an item put after the look sees the flag
         # and wakes the worker (the flag and the deque are each read and written under the GIL).

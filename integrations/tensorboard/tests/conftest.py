@@ -8,17 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from paramsched.recording.base import Recorder
-from paramsched.testing import RecorderBackend, SourceBackend
+from paramsched.testing import FullDiskOutage, RecorderBackend, SourceBackend
 from paramsched.testing.helpers import Row, record_log
 from paramsched_tensorboard import TensorBoardRecorder, TensorBoardSource
 from paramsched_tensorboard.source import find_event_files
 
 
-class TensorBoardBackend(RecorderBackend, SourceBackend):
+class TensorBoardBackend(FullDiskOutage, RecorderBackend, SourceBackend):
     """TensorBoardRecorder and TensorBoardSource on one log directory.
 
-    The outage points the recorder's open event file at ``/dev/full`` (every
-    write fails with a real ``ENOSPC``) and back.
+    The outage is a full disk for the open event file (:class:`FullDiskOutage`).
     """
 
     stores_events = True
@@ -27,31 +26,12 @@ class TensorBoardBackend(RecorderBackend, SourceBackend):
     def __init__(self, path: str | os.PathLike[str], **recorder_options: Any) -> None:
         self.path = Path(path)
         self.recorder_options = recorder_options
-        self._saved_fd: int | None = None
 
     def make_recorder(self, *, resume: bool = False) -> TensorBoardRecorder:
         return TensorBoardRecorder(self.path, **self.recorder_options)
 
     def load(self):
         return TensorBoardSource().load(self.path)
-
-    @property
-    def can_fail(self) -> bool:
-        return os.path.exists("/dev/full")
-
-    def outage(self, recorder: Recorder) -> None:
-        fd = recorder._fd  # type: ignore[attr-defined]  # the recorder's open event file
-        self._saved_fd = os.dup(fd)
-        full = os.open("/dev/full", os.O_WRONLY)
-        os.dup2(full, fd)
-        os.close(full)
-
-    def restore(self, recorder: Recorder) -> None:
-        if self._saved_fd is None:
-            return
-        os.dup2(self._saved_fd, recorder._fd)  # type: ignore[attr-defined]
-        os.close(self._saved_fd)
-        self._saved_fd = None
 
     def write(
         self,

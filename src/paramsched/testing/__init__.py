@@ -15,7 +15,8 @@ contracts in a pytest module (see ``docs/testing.md``)::
 The helpers: :func:`make_metadata`, :func:`row_values`, :data:`SERIES_12`,
 :data:`AWKWARD_FLOATS`, :class:`ListRecorder` (an in-memory recorder),
 :func:`schedule_examples` (one example per registered schedule type) and
-:class:`LoopbackProxy` (a real outage for a network backend).
+:class:`LoopbackProxy` (a real outage for a network backend) and
+:class:`FullDiskOutage` (a real full disk for a backend writing one file).
 
 ``import paramsched.testing`` does not import pytest: only
 :class:`RecorderContract`, :class:`SourceContract` and :func:`known_failure`
@@ -34,6 +35,7 @@ from typing import Any
 
 from paramsched.testing.backends import (
     CsvBackend,
+    FullDiskOutage,
     ListBackend,
     RecorderBackend,
     SourceBackend,
@@ -63,6 +65,7 @@ __all__ = [
     "CONTRACT_SERIES",
     "SERIES_12",
     "CsvBackend",
+    "FullDiskOutage",
     "ListBackend",
     "ListRecorder",
     "LoopbackProxy",

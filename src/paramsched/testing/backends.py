@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from paramsched.recording.csv import CsvRecorder
     from paramsched.replay.trajectory import Trajectory
 
-__all__ = ["CsvBackend", "ListBackend", "RecorderBackend", "SourceBackend", "rows_trajectory"]
+__all__ = ["CsvBackend", "FullDiskOutage", "ListBackend", "RecorderBackend", "SourceBackend", "rows_trajectory"]
 
 
 class RecorderBackend(abc.ABC):
@@ -258,14 +258,46 @@ class ListBackend(RecorderBackend, SourceBackend):
 # -- the core's CSV run directory -------------------------------------------------------
 
 
-class CsvBackend(RecorderBackend, SourceBackend):
+class FullDiskOutage:
+    """An outage for a recorder that writes one open file: that file becomes ``/dev/full``.
+
+    Mix it into a :class:`RecorderBackend` whose recorders keep the file they
+    write in ``recorder._fd`` (an OS file descriptor): every write then fails
+    with a real ``ENOSPC`` until :meth:`restore` puts the file back.
+    :attr:`can_fail` is False where ``/dev/full`` does not exist. Put it first
+    among the bases, so that its ``outage`` is the one used::
+
+        class TensorBoardBackend(FullDiskOutage, RecorderBackend, SourceBackend):
+            ...
+    """
+
+    _saved_fd: int | None = None
+
+    @property
+    def can_fail(self) -> bool:
+        return os.path.exists("/dev/full")
+
+    def outage(self, recorder: Recorder) -> None:
+        fd = recorder._fd  # type: ignore[attr-defined]
+        self._saved_fd = os.dup(fd)
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, fd)
+        os.close(full)
+
+    def restore(self, recorder: Recorder) -> None:
+        if self._saved_fd is None:
+            return
+        os.dup2(self._saved_fd, recorder._fd)  # type: ignore[attr-defined]
+        os.close(self._saved_fd)
+        self._saved_fd = None
+
+
+class CsvBackend(FullDiskOutage, RecorderBackend, SourceBackend):
     """:class:`~paramsched.recording.CsvRecorder` and :class:`~paramsched.replay.sources.csv.CsvSource`
     on one run directory.
 
     ``recorder_options`` go to every ``CsvRecorder`` (e.g. ``flush_every=7``).
-    The outage points the recorder's open file at ``/dev/full`` (every write
-    fails with a real ``ENOSPC``) and back; :attr:`can_fail` is False where
-    ``/dev/full`` does not exist.
+    The outage is a full disk for the open ``values.csv`` (:class:`FullDiskOutage`).
     """
 
     stores_events = True
@@ -274,7 +306,6 @@ class CsvBackend(RecorderBackend, SourceBackend):
     def __init__(self, path: str | os.PathLike[str], **recorder_options: Any) -> None:
         self.path = Path(path)
         self.recorder_options = recorder_options
-        self._saved_fd: int | None = None
 
     def make_recorder(self, *, resume: bool = False) -> CsvRecorder:
         from paramsched.recording.csv import CsvRecorder
@@ -295,26 +326,6 @@ class CsvBackend(RecorderBackend, SourceBackend):
             (int(line[0]), {n: float(v) for n, v in zip(header, line[1:], strict=True) if v != ""})
             for line in lines[1:]
         ]
-
-    # -- outage: a full disk ----------------------------------------------------------
-
-    @property
-    def can_fail(self) -> bool:
-        return os.path.exists("/dev/full")
-
-    def outage(self, recorder: Recorder) -> None:
-        fd = recorder._fd  # type: ignore[attr-defined]  # the recorder's open values.csv
-        self._saved_fd = os.dup(fd)
-        full = os.open("/dev/full", os.O_WRONLY)
-        os.dup2(full, fd)
-        os.close(full)
-
-    def restore(self, recorder: Recorder) -> None:
-        if self._saved_fd is None:
-            return
-        os.dup2(self._saved_fd, recorder._fd)  # type: ignore[attr-defined]
-        os.close(self._saved_fd)
-        self._saved_fd = None
 
     # -- source role: write a run directory by hand -----------------------------------
 

@@ -7,7 +7,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from paramsched.recording.base import Recorder
 from paramsched.testing import FullDiskOutage, RecorderBackend, SourceBackend
 from paramsched.testing.helpers import Row, record_log
 from paramsched_tensorboard import TensorBoardRecorder, TensorBoardSource

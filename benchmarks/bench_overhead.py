@@ -147,7 +147,14 @@ class Variant:
 
 
 def thread_cpu_s(thread: Any) -> float | None:
-    """CPU seconds a live thread has used (Linux ``/proc``, in clock ticks), else None."""
+    """CPU seconds a live thread has used (its own CPU clock; else Linux ``/proc``, in clock
+    ticks), or None."""
+    ident = getattr(thread, "ident", None)
+    if ident is not None and hasattr(time, "pthread_getcpuclockid"):
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except OSError:
+            pass
     tid = getattr(thread, "native_id", None)
     try:
         with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
@@ -386,15 +393,16 @@ def main(argv: list[str] | None = None) -> int:
     names = (args.backends or ("csv" if args.quick else ",".join(BACKENDS))).split(",")
     torch.set_num_threads(1)
     warnings.simplefilter("ignore")
-    width = calibrate(args.step_ms / 1e3)
-    print(f"tiny MLP (width {width}, 1 torch thread), {steps} steps per variant in blocks of {args.block}, "
-          f"interleaved, {repeat} repeat(s); 12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
+    print(f"tiny MLP (1 torch thread) sized to a {args.step_ms:g} ms step before each backend (this machine's "
+          f"speed drifts), {steps} steps per variant in blocks of {args.block}, interleaved, {repeat} repeat(s); "
+          f"12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'A/A':>7} {'worker':>13} "
           f"{'close s':>8} {'queue peak':>15}  targets")
     work = Path(tempfile.mkdtemp(prefix="paramsched-overhead-"))
     ctx: dict[str, Any] = {}
     try:
         for name in names:
+            width = calibrate(args.step_ms / 1e3)
             try:
                 result = median_result(
                     [run_backend(name, work / f"{name}-{r}", ctx, width, steps, args.block) for r in range(repeat)]
@@ -423,8 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print("('<=lightning' allows 0.5 percentage points of noise; overheads: median over rounds of paired ratios,\n"
           " then over repeats; A/A: a second 'nothing' over the first, what the harness itself differs by;\n"
-          " worker: CPU of the recorder's background thread per step (Linux /proc, 10 ms ticks), and that in\n"
-          " percent of the step: it shares the GIL with training, so the loop pays for most of it)")
+          " worker: CPU of the recorder's background thread per step (its CPU clock), and that in percent of\n"
+          " the step: it shares the GIL with training, so the loop pays for most of it)")
     return 0
 
 

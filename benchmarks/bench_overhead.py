@@ -28,11 +28,16 @@ bare block of each variant, in a shuffled order); an overhead is the median over
 sides of a ratio meet the same machine noise and the same model. The whole measurement is
 repeated with fresh models, recorders and runs and the medians over repeats are printed. Per backend:
 the step time, the overhead of paramsched (over ``nothing``) and of Lightning (over
-``torch``) in percent of the step, the CPU its background thread used per step (a
-number the machine's noise hardly moves, where the overheads move by a point or more),
-``close()`` time, the
-peak queue (items and an estimate in MB), and the targets as OK / MISSED:
-overhead <= 2 % of the step, no worse than Lightning's, close() <= 2 s.
+``torch``) in percent of the step, the CPU its background thread used per step, the total
+of the two, ``close()`` time, the peak queue (items and an estimate in MB), and the targets
+as OK / MISSED on the total: overhead <= 2 % of the step, no worse than Lightning's,
+close() <= 2 s.
+
+A background recorder's worker runs when it wakes, during whichever variant's block: its time
+lands on every variant alike and cancels out of the paired ratios, so the loop's own slowdown
+misses it. The total counts all of the worker's CPU as paid by the loop (it shares the GIL),
+which is an upper bound: the worker's per-second costs (a wake-up, a batch) fall on a tenth of
+the steps here, where a run that records every step spreads them over all of them.
 
     python benchmarks/bench_overhead.py                   # 3 x 5000 steps per variant, every backend
     python benchmarks/bench_overhead.py --quick           # CI smoke run: CSV only, seconds
@@ -396,8 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tiny MLP (1 torch thread) sized to a {args.step_ms:g} ms step before each backend (this machine's "
           f"speed drifts), {steps} steps per variant in blocks of {args.block}, interleaved, {repeat} repeat(s); "
           f"12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'lightning':>10} {'A/A':>7} {'worker':>13} "
-          f"{'close s':>8} {'queue peak':>15}  targets")
+    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'+ worker':>13} {'= total':>8} {'lightning':>10} "
+          f"{'A/A':>7} {'close s':>8} {'queue peak':>15}  targets")
     work = Path(tempfile.mkdtemp(prefix="paramsched-overhead-"))
     ctx: dict[str, Any] = {}
     try:
@@ -414,25 +419,32 @@ def main(argv: list[str] | None = None) -> int:
             theirs = result.get("lightning")
             peak = ours["queue_peak"]
             peak_text = "-" if peak is None else f"{peak} ({peak * row_bytes() / 2**20:.2f} MB)"
-            checks = [f"overhead<=2% {verdict(ours['overhead'] <= TARGET_OVERHEAD)}",
+            worker = ours["worker_us"]
+            # The worker runs when it wakes, in whichever variant's block: its time lands on every
+            # variant alike and cancels out of the paired ratios. What the loop pays for it is
+            # counted here instead: all of its CPU, as if none of it ran beside training.
+            worker_share = 0.0 if worker is None else worker / (result["step_ms"] * 1e3)
+            total = ours["overhead"] + worker_share
+            checks = [f"overhead<=2% {verdict(total <= TARGET_OVERHEAD)}",
                       f"close<=2s {verdict(ours['close_s'] <= TARGET_CLOSE_S)}"]
             if theirs is not None:
-                checks.append(f"<=lightning {verdict(ours['overhead'] <= max(theirs['overhead'], 0.0) + 0.005)}")
+                checks.append(f"<=lightning {verdict(total <= max(theirs['overhead'], 0.0) + 0.005)}")
             lightning = "-" if theirs is None else f"{theirs['overhead'] * 100:+.2f}%"
-            worker = ours["worker_us"]
-            worker_text = "-" if worker is None else f"{worker:.1f}us {worker / (result['step_ms'] * 10):.2f}%"
-            print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% {lightning:>10} "
-                  f"{result['noise'] * 100:>+6.2f}% {worker_text:>13} "
+            worker_text = "-" if worker is None else f"{worker:.1f}us {worker_share * 100:.2f}%"
+            print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% {worker_text:>13} "
+                  f"{total * 100:>+7.2f}% {lightning:>10} {result['noise'] * 100:>+6.2f}% "
                   f"{ours['close_s']:>8.2f} {peak_text:>15}  {'; '.join(checks)}"
                   + (f"  [{result['note']}]" if result["note"] else ""))
     finally:
         if "server" in ctx:
             ctx["server"].stop()
         shutil.rmtree(work, ignore_errors=True)
-    print("('<=lightning' allows 0.5 percentage points of noise; overheads: median over rounds of paired ratios,\n"
-          " then over repeats; A/A: a second 'nothing' over the first, what the harness itself differs by;\n"
-          " worker: CPU of the recorder's background thread per step (its CPU clock), and that in percent of\n"
-          " the step: it shares the GIL with training, so the loop pays for most of it)")
+    print("(paramsched: the loop's own slowdown, median over rounds of paired ratios, then over repeats;\n"
+          " + worker: CPU of the recorder's background thread per step (its CPU clock) and that in percent\n"
+          " of the step, all of it counted as paid by the loop (it shares the GIL; its per-second costs, spread\n"
+          " over a tenth of the steps here, count ten times); = total: what the targets judge; Lightning's\n"
+          " loggers work on the training thread, inside its number; '<=lightning' allows 0.5 points of noise;\n"
+          " A/A: a second 'nothing' over the first, what the harness itself differs by)")
     return 0
 
 

@@ -35,9 +35,11 @@ close() <= 2 s.
 
 A background recorder's worker runs when it wakes, during whichever variant's block: its time
 lands on every variant alike and cancels out of the paired ratios, so the loop's own slowdown
-misses it. The total counts all of the worker's CPU as paid by the loop (it shares the GIL),
-which is an upper bound: the worker's per-second costs (a wake-up, a batch) fall on a tenth of
-the steps here, where a run that records every step spreads them over all of them.
+misses most of it. The total counts all of the worker's CPU as paid by the loop (it shares the
+GIL), which is an upper bound: the worker's per-second costs (a wake-up, a batch) fall on a tenth
+of the steps here, where a run that records every step spreads them over all of them, and what
+the worker does inside the recording variant's own blocks (woken by the hand-over itself) is
+counted twice. The loop's slowdown alone is the lower bound.
 
     python benchmarks/bench_overhead.py                   # 3 x 5000 steps per variant, every backend
     python benchmarks/bench_overhead.py --quick           # CI smoke run: CSV only, seconds

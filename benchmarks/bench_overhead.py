@@ -154,21 +154,14 @@ class Variant:
 
 
 def thread_cpu_s(thread: Any) -> float | None:
-    """CPU seconds a live thread has used (its own CPU clock; else Linux ``/proc``, in clock
-    ticks), or None."""
+    """CPU seconds a live thread has used (its own CPU clock), or None where there is none."""
     ident = getattr(thread, "ident", None)
-    if ident is not None and hasattr(time, "pthread_getcpuclockid"):
-        try:
-            return time.clock_gettime(time.pthread_getcpuclockid(ident))
-        except OSError:
-            pass
-    tid = getattr(thread, "native_id", None)
-    try:
-        with open(f"/proc/self/task/{tid}/stat", encoding="ascii") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+    if ident is None or not hasattr(time, "pthread_getcpuclockid"):
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+    try:
+        return time.clock_gettime(time.pthread_getcpuclockid(ident))
+    except OSError:  # the thread has ended
+        return None
 
 
 class Paramsched(Variant):

@@ -2,7 +2,7 @@
 
 For each backend (CSV, MLflow sqlite, MLflow server on 127.0.0.1, W&B offline via
 paramsched_wandb, TensorBoard via paramsched_tensorboard) it trains a tiny CPU MLP
-(about 1.5 ms a step, one torch thread) three ways, interleaved block by block in one
+(about 1.5 ms a step, one torch thread) several ways, interleaved block by block in one
 process so that machine noise hits them alike:
 
 - ``nothing``: the loop with a ParamScheduler that records nowhere;
@@ -10,6 +10,10 @@ process so that machine noise hits them alike:
   in this harness (the ``A/A`` column), the noise floor of every other number;
 - ``paramsched``: the same loop recording 12 series (3 keys x 4 groups) to the backend,
   default configuration (its overhead is over ``nothing``);
+- ``do-nothing``: the same loop with a recorder that keeps nothing (``record`` returns at
+  once): what merely having a recorder reads as here (the ``floor`` column). Between torch
+  steps every line of Python runs with cold caches, several times slower than in a tight
+  loop, and this is the part of every recorder's number that is not its backend's work;
 - ``torch``: the loop with a torch LR scheduler, logging nothing;
 - ``lightning``: the loop with a torch LR scheduler and Lightning's logger for that
   backend (CSVLogger, MLFlowLogger, WandbLogger, TensorBoardLogger), fed as
@@ -28,8 +32,11 @@ bare block of each variant, in a shuffled order); an overhead is the median over
 sides of a ratio meet the same machine noise and the same model. The whole measurement is
 repeated with fresh models, recorders and runs and the medians over repeats are printed. Per backend:
 the step time, the overhead of paramsched (over ``nothing``) and of Lightning (over
-``torch``) in percent of the step, the CPU its background thread used per step, the total
-of the two, ``close()`` time, the peak queue (items and an estimate in MB), and the targets
+``torch``) in percent of the step, the recorder's direct cost on the training thread (the
+mean time of ``step()`` between torch steps over ``nothing``'s, in us: a steadier reading of
+the same thing, not judged), the CPU its background thread used per step, the total
+of the slowdown and the worker, the A/A and the floor (a recorder that keeps nothing),
+``close()`` time, the peak queue (items and an estimate in MB), and the targets
 as OK / MISSED on the total: overhead <= 2 % of the step, no worse than Lightning's,
 close() <= 2 s.
 
@@ -64,6 +71,7 @@ from typing import Any
 import torch
 
 import paramsched as ps
+from paramsched.recording import Recorder
 
 GROUPS = ("g0", "g1", "head", "emb")
 BACKENDS = ("csv", "mlflow-sqlite", "mlflow-server", "wandb-offline", "tensorboard")
@@ -125,13 +133,18 @@ class Variant:
         self.done = 0
         self.close_s = float("nan")
         self.queue_peak: int | None = None
+        self.calls: list[float] = []  # seconds of each after_step() in the blocks, between torch steps
 
     def block(self, count: int) -> float:
-        """Run ``count`` steps; seconds per step."""
-        begin = time.perf_counter()
+        """Run ``count`` steps; seconds per step. Each ``after_step()`` is timed too (``calls``)."""
+        clock = time.perf_counter
+        calls = self.calls
+        begin = clock()
         for _ in range(count):
             self.loop.step()
+            called = clock()
             self.after_step()
+            calls.append(clock() - called)
             self.done += 1
         return (time.perf_counter() - begin) / count
 
@@ -243,6 +256,21 @@ class LightningMonitor(Variant):
         self.close_s = time.perf_counter() - begin
 
 
+class DoNothingRecorder(Recorder):
+    """Keeps nothing: the floor of what a recorder costs the loop (the row dict, the call)."""
+
+    name = "do-nothing"
+
+    def start(self, metadata: Any) -> None:
+        pass
+
+    def record(self, step: int, values: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Nothing(Variant):
     """A ParamScheduler recording nowhere: the baseline of the paramsched variant."""
 
@@ -325,7 +353,8 @@ def run_backend(
     recorder, make_logger = backend_pair(name, work, ctx)
     horizon = steps + solo  # the schedules' total_steps: the interleaved rounds, then the solo window
     variants: list[Variant] = [Nothing(width, horizon), Paramsched(width, horizon, [recorder], "paramsched"),
-                               Nothing(width, horizon, "nothing-b")]
+                               Nothing(width, horizon, "nothing-b"),
+                               Paramsched(width, horizon, [DoNothingRecorder()], "do-nothing")]
     note = ""
     if make_logger is not None:
         try:
@@ -340,6 +369,7 @@ def run_backend(
         variant.block(min(block, 20))
         variant.bare_block(min(block, 20))
         variant.settle()
+        variant.calls.clear()
     while variants[0].done < steps:  # every variant runs the same blocks, so all are as far
         count = min(block, steps - variants[0].done)
         jobs = [(v, bare) for v in variants for bare in (False, True)]
@@ -350,22 +380,26 @@ def run_backend(
         for variant in variants:
             slowdown[variant.label].append(took[variant.label, False] / took[variant.label, True])
         step_s.append(took["nothing", True])
+    # The mean, not the median: a recorder's occasional work on the training thread (a CSV
+    # write every few hundred rows, a wait for the GIL) is part of what it costs.
+    call_s = {v.label: statistics.fmean(v.calls) for v in variants}
     for variant in variants:
-        if isinstance(variant, Paramsched):
+        if isinstance(variant, Paramsched) and variant.label == "paramsched":
             variant.solo(solo)
     for variant in variants:
         variant.close()
     result: dict[str, Any] = {"step_ms": statistics.median(step_s) * 1e3, "note": note}
     result["noise"] = statistics.median(
         b / a for a, b in zip(slowdown["nothing"], slowdown["nothing-b"], strict=False)) - 1
-    for label, baseline in (("paramsched", "nothing"), ("lightning", "torch")):
+    for label, baseline in (("paramsched", "nothing"), ("do-nothing", "nothing"), ("lightning", "torch")):
         if label not in slowdown:
             continue
         variant = next(v for v in variants if v.label == label)
         # Each variant is measured over its own model (one model instance can run 1-2 % faster
         # than another), then paired by round with its baseline: the median of the ratios.
         ratios = [t / b for t, b in zip(slowdown[label], slowdown[baseline], strict=False)]
-        result[label] = {"overhead": statistics.median(ratios) - 1, "close_s": variant.close_s,
+        direct = call_s[label] - call_s[baseline]
+        result[label] = {"overhead": statistics.median(ratios) - 1, "direct_us": direct * 1e6, "close_s": variant.close_s,
                          "queue_peak": variant.queue_peak, "worker_us": getattr(variant, "worker_us", None)}
     return result
 
@@ -375,11 +409,12 @@ def median_result(results: list[dict[str, Any]]) -> dict[str, Any]:
     merged = dict(results[0])
     merged["step_ms"] = statistics.median(r["step_ms"] for r in results)
     merged["noise"] = statistics.median(r["noise"] for r in results)
-    for label in ("paramsched", "lightning"):
+    for label in ("paramsched", "do-nothing", "lightning"):
         if label in merged:
             peaks = [r[label]["queue_peak"] for r in results if r[label]["queue_peak"] is not None]
             workers = [r[label]["worker_us"] for r in results if r[label]["worker_us"] is not None]
             merged[label] = {"overhead": statistics.median(r[label]["overhead"] for r in results),
+                             "direct_us": statistics.median(r[label]["direct_us"] for r in results),
                              "close_s": max(r[label]["close_s"] for r in results),
                              "queue_peak": max(peaks, default=None),
                              "worker_us": statistics.median(workers) if workers else None}
@@ -411,8 +446,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"tiny MLP (1 torch thread) sized to a {args.step_ms:g} ms step before each backend (this machine's "
           f"speed drifts), {steps} steps per variant in blocks of {args.block}, interleaved, {repeat} repeat(s); "
           f"12 series; python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'+ worker':>13} {'= total':>8} {'lightning':>10} "
-          f"{'A/A':>7} {'close s':>8} {'queue peak':>15}  targets")
+    print(f"{'backend':<14} {'step ms':>8} {'paramsched':>11} {'direct':>7} {'+ worker':>13} {'= total':>8} {'lightning':>10} "
+          f"{'A/A':>7} {'floor':>7} {'close s':>8} {'queue peak':>15}  targets")
     work = Path(tempfile.mkdtemp(prefix="paramsched-overhead-"))
     ctx: dict[str, Any] = {}
     try:
@@ -442,8 +477,10 @@ def main(argv: list[str] | None = None) -> int:
                 checks.append(f"<=lightning {verdict(total <= max(theirs['overhead'], 0.0) + 0.005)}")
             lightning = "-" if theirs is None else f"{theirs['overhead'] * 100:+.2f}%"
             worker_text = "-" if worker is None else f"{worker:.1f}us {worker_share * 100:.2f}%"
-            print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% {worker_text:>13} "
+            print(f"{name:<14} {result['step_ms']:>8.3f} {ours['overhead'] * 100:>+10.2f}% "
+                  f"{ours['direct_us']:>5.1f}us {worker_text:>13} "
                   f"{total * 100:>+7.2f}% {lightning:>10} {result['noise'] * 100:>+6.2f}% "
+                  f"{result['do-nothing']['overhead'] * 100:>+6.2f}% "
                   f"{ours['close_s']:>8.2f} {peak_text:>15}  {'; '.join(checks)}"
                   + (f"  [{result['note']}]" if result["note"] else ""))
     finally:
@@ -451,11 +488,15 @@ def main(argv: list[str] | None = None) -> int:
             ctx["server"].stop()
         shutil.rmtree(work, ignore_errors=True)
     print("(paramsched: the loop's own slowdown, median over rounds of paired ratios, then over repeats;\n"
+          " direct: the mean time of the scheduler's step() between torch steps over the 'nothing' variant's,\n"
+          " the recorder's own cost on the training thread (cold caches and GIL waits included; what it does\n"
+          " to the next torch step is not), for reading the slowdown, not judged;\n"
           " + worker: CPU of the recorder's background thread per step (its CPU clock) over a window of\n"
           " --solo steps run alone after the rounds, and that in percent of the step, all of it counted as\n"
           " paid by the loop (it shares the GIL); = total: what the targets judge; Lightning's loggers work\n"
           " on the training thread, inside its number; '<=lightning' allows 0.5 points of noise;\n"
-          " A/A: a second 'nothing' over the first, what the harness itself differs by)")
+          " A/A: a second 'nothing' over the first, what the harness itself differs by; floor: a recorder\n"
+          " that keeps nothing, over 'nothing': what any recorder reads as here before it does any work)")
     return 0
 
 

@@ -54,3 +54,4 @@ def test_the_overhead_benchmark_takes_a_background_workers_cpu_over_its_solo_win
     line = next(line for line in result.stdout.splitlines() if line.startswith("mlflow-sqlite"))
     assert re.search(r"\s\d+\.\dus \d+\.\d\d%\s", line), line
     assert "overhead<=2%" in line and "close<=2s OK" in line, line
+    assert re.search(r"floor.*close s", result.stdout), result.stdout  # the do-nothing recorder's column

@@ -146,7 +146,7 @@ class Variant:
             self.after_step()
             calls.append(clock() - called)
             self.done += 1
-        return (time.perf_counter() - begin) / count
+        return (clock() - begin) / count
 
     def bare_block(self, count: int) -> float:
         """Run ``count`` steps of this variant's own model with no scheduler or logger at all;
@@ -200,13 +200,10 @@ class Paramsched(Variant):
         (wake-ups, batches, uploads) then fall on this recorder's own steps only."""
         self.sched.flush()  # nothing of the interleaved rounds is left for the window
         before = self._worker_cpu()
-        if before is None:
-            self.block(count)
-            return
         self.block(count)
         self.sched.flush()  # what the worker still holds is part of these steps' cost
         after = self._worker_cpu()
-        if after is not None:
+        if before is not None and after is not None:
             self.worker_us = (after - before) / count * 1e6
 
     def close(self) -> None:
@@ -383,9 +380,9 @@ def run_backend(
     # The mean, not the median: a recorder's occasional work on the training thread (a CSV
     # write every few hundred rows, a wait for the GIL) is part of what it costs.
     call_s = {v.label: statistics.fmean(v.calls) for v in variants}
-    for variant in variants:
-        if isinstance(variant, Paramsched) and variant.label == "paramsched":
-            variant.solo(solo)
+    recording = next(v for v in variants if v.label == "paramsched")
+    assert isinstance(recording, Paramsched)
+    recording.solo(solo)
     for variant in variants:
         variant.close()
     result: dict[str, Any] = {"step_ms": statistics.median(step_s) * 1e3, "note": note}
